@@ -1,0 +1,32 @@
+# pexd — developer targets (run, dev, test, check, bench, seed) and the VPS install (all, uninstall).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+BUN ?= $(shell command -v bun 2>/dev/null || echo $(CURDIR)/node_modules/.bin/bun)
+
+.PHONY: help deps run dev test check bench seed
+
+help:
+	@echo "make run | dev | test | check | bench | seed | all (root, VPS install) | uninstall"
+
+node_modules/.installed: package.json bun.lock
+	@command -v bun >/dev/null 2>&1 || [ -x node_modules/.bin/bun ] || npm install --no-save --no-audit --no-fund bun@1.4.5
+	$(BUN) install --frozen-lockfile
+	@touch $@
+
+deps: node_modules/.installed
+
+run: deps
+	$(BUN) run scripts/dev.ts --no-watch
+
+dev: deps
+	$(BUN) run scripts/dev.ts
+
+test: deps
+	$(BUN) test
+
+check: deps
+	$(BUN) x tsc --noEmit -p .
+	$(BUN) test
+
+bench: deps
+	$(BUN) run bench/run.ts

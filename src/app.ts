@@ -1,0 +1,84 @@
+// The portable core: createApp(deps) returns the Hono app. Nothing here imports bun, bun:* or
+// hono/bun; runtimes (src/runtime/*) build the deps and serve app.fetch.
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import { bodyLimit } from "hono/body-limit";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import { requestId } from "hono/request-id";
+import type { Config } from "./config.ts";
+import { AppError, errorBody } from "./errors.ts";
+import { registerFibRoutes } from "./fib/fib.routes.ts";
+import type { FibService } from "./fib/fib.service.ts";
+import { createRouter, type AppEnv } from "./http/context.ts";
+import { registerMetaRoutes, type AssetSource, type ReadinessCheck } from "./http/meta.routes.ts";
+import { accessLog, MAX_BODY_BYTES, mutating } from "./http/middleware.ts";
+import type { Logger } from "./log.ts";
+
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  version: string;
+  fib: FibService;
+  /** Extra readiness checks (storage, upstreams); all must pass for /ready. */
+  checks?: ReadinessCheck[];
+  assets?: AssetSource;
+  /** Milliseconds, fractional where the runtime can (performance.now based). */
+  now?: () => number;
+  startedAt?: number;
+}
+
+export type App = OpenAPIHono<AppEnv>;
+
+export function createApp(deps: AppDeps): App {
+  const { log, config } = deps;
+  const now = deps.now ?? (() => performance.timeOrigin + performance.now());
+  const app = createRouter();
+
+  app.use(requestId({ generator: () => crypto.randomUUID() }));
+  app.use(accessLog(log, now));
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        c.json(errorBody("method_not_allowed", `method ${c.req.method} not allowed on ${c.req.path}`, `allowed: ${methods.join(", ")}`), 405, {
+          Allow: methods.join(", "),
+        }),
+    }),
+  );
+  app.use(
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new AppError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`, null, "send at most 64 KiB");
+      },
+    }),
+  );
+
+  app.onError((err, c) => {
+    if (err instanceof AppError) {
+      return c.json(err.toBody(), err.status as 400, err.headers);
+    }
+    if (err instanceof HTTPException && err.status === 400) {
+      // Hono's JSON validator: the body is not JSON.
+      return c.json(errorBody("invalid_json", "request body is not valid JSON", err.message, null), 400);
+    }
+    if (err instanceof HTTPException) {
+      return c.json(errorBody("http_error", err.message || "request failed"), err.status);
+    }
+    log.error("unhandled error", { route: c.req.path, request_id: c.get("requestId"), error: err instanceof Error ? err.stack ?? err.message : String(err) });
+    return c.json(errorBody("internal_error", "internal server error", null, `request id ${c.get("requestId")}`), 500);
+  });
+  app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`, null, "GET / lists every route"), 404));
+
+  const mut = mutating(config.apiToken);
+  registerMetaRoutes(app, {
+    version: deps.version,
+    startedAt: deps.startedAt ?? Date.now(),
+    now: () => Date.now(),
+    checks: deps.checks ?? [],
+    ...(deps.assets ? { assets: deps.assets } : {}),
+  });
+  registerFibRoutes(app, deps.fib, mut);
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  return app;
+}

@@ -1,0 +1,193 @@
+// Configuration: one pure function from an environment map to a validated, typed Config.
+// Only src/runtime/bun/main.ts passes the real environment and decides what a failure means.
+import { z } from "zod";
+
+export class ConfigError extends Error {
+  override name = "ConfigError" as const;
+  constructor(
+    readonly variable: string,
+    readonly problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+  }
+}
+
+const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const url = (protocols: readonly string[]) =>
+  z.string().transform((raw, ctx) => {
+    const list = raw
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const item of list) {
+      let u: URL;
+      try {
+        u = new URL(item);
+      } catch {
+        ctx.addIssue({ code: "custom", message: `not a URL: ${redactUrl(item)}` });
+        return z.NEVER;
+      }
+      if (!protocols.includes(u.protocol)) {
+        ctx.addIssue({ code: "custom", message: `scheme must be one of ${protocols.join(" ")}` });
+        return z.NEVER;
+      }
+    }
+    return list;
+  });
+
+const hostPort = z.string().transform((raw, ctx) => {
+  const out: { host: string; port: number }[] = [];
+  for (const item of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(item);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      ctx.addIssue({ code: "custom", message: `"${item}" is not host:port` });
+      return z.NEVER;
+    }
+    out.push({ host: m[1]!.replace(/^\[|\]$/g, ""), port });
+  }
+  return out;
+});
+
+/** Field name → variable name, so an error can name the variable exactly. */
+const schema = z.object({
+  PEXD_HOST: z.string().trim().min(1, "must not be empty").default("127.0.0.1"),
+  PEXD_PORT: intIn(0, 65535).default(8081),
+  PEXD_DATA_DIR: z.string().trim().min(1, "must not be empty").default("./data"),
+  PEXD_LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+  PEXD_FIB_FLUSH_MS: intIn(0, 3_600_000).default(0),
+  PEXD_ETH_HTTP_URL: url(["http:", "https:"]).optional(),
+  PEXD_ETH_WS_URL: url(["ws:", "wss:"]).optional(),
+  INFURA_PROJECT_ID: z.string().trim().regex(/^[A-Za-z0-9]+$/, "must be alphanumeric").optional(),
+  INFURA_PROJECT_SECRET: z.string().trim().min(1).optional(),
+  INFURA_NETWORK: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9-]+$/, "must be a network name such as mainnet or sepolia")
+    .default("mainnet"),
+  PEXD_ETH_CACHE_TTL_MS: intIn(0, 86_400_000).default(2000),
+  PEXD_ETH_CACHE_MAX_BYTES: intIn(0, 2 ** 40).default(67_108_864),
+  PEXD_ETH_FINALITY_DEPTH: intIn(0, 1_000_000).default(64),
+  PEXD_ETH_TIMEOUT_MS: intIn(1, 600_000).default(10_000),
+  PEXD_RELAY_PORT: intIn(0, 65535).default(0),
+  PEXD_RELAY_TARGETS: hostPort.optional(),
+  PEXD_API_TOKEN: z.string().min(1).optional(),
+});
+
+export const CONFIG_VARIABLES = Object.keys(schema.shape) as (keyof typeof schema.shape)[];
+
+export interface Upstream {
+  /** URL without credentials: safe to log and to use as a metric label. */
+  readonly label: string;
+  readonly url: string;
+  /** `Authorization` header value (Infura secret as basic auth); never logged. */
+  readonly authorization?: string;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: LogLevel;
+  fibFlushMs: number;
+  eth: {
+    http: Upstream[];
+    ws: Upstream[];
+    cacheTtlMs: number;
+    cacheMaxBytes: number;
+    finalityDepth: number;
+    timeoutMs: number;
+  };
+  relay: { port: number; targets: { host: string; port: number }[] };
+  apiToken?: string;
+}
+
+/** Strips user info and Infura-style key paths from a URL so it can be logged. */
+export function redactUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    // Infura, Alchemy & co. put the key in the path: keep only the first segment.
+    const parts = u.pathname.split("/").filter(Boolean);
+    u.pathname = parts.length > 1 ? `/${parts[0]}/…` : u.pathname;
+    return u.toString();
+  } catch {
+    return "<invalid url>";
+  }
+}
+
+function upstream(raw: string, authorization?: string): Upstream {
+  const u = new URL(raw);
+  let auth = authorization;
+  if (!auth && (u.username || u.password)) {
+    auth = `Basic ${btoa(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`)}`;
+    u.username = "";
+    u.password = "";
+  }
+  return { label: redactUrl(raw), url: u.toString(), ...(auth ? { authorization: auth } : {}) };
+}
+
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings count as unset, as they do in systemd EnvironmentFile= and shell exports.
+  const input: Record<string, string> = {};
+  for (const key of CONFIG_VARIABLES) {
+    const v = env[key];
+    if (v !== undefined && v.trim() !== "") input[key] = v;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? "environment");
+    const problem =
+      variable === "PEXD_API_TOKEN" || variable === "INFURA_PROJECT_SECRET"
+        ? "invalid value (not shown)"
+        : `${issue.message} (got ${JSON.stringify(redactValue(input[variable]))})`;
+    throw new ConfigError(variable, problem);
+  }
+  const e = parsed.data;
+  if (e.INFURA_PROJECT_SECRET && !e.INFURA_PROJECT_ID) {
+    throw new ConfigError("INFURA_PROJECT_ID", "required when INFURA_PROJECT_SECRET is set");
+  }
+  let http = (e.PEXD_ETH_HTTP_URL ?? []).map((u) => upstream(u));
+  let ws = (e.PEXD_ETH_WS_URL ?? []).map((u) => upstream(u));
+  if (e.INFURA_PROJECT_ID && !e.PEXD_ETH_HTTP_URL && !e.PEXD_ETH_WS_URL) {
+    const auth = e.INFURA_PROJECT_SECRET ? `Basic ${btoa(`:${e.INFURA_PROJECT_SECRET}`)}` : undefined;
+    const net = e.INFURA_NETWORK;
+    http = [upstream(`https://${net}.infura.io/v3/${e.INFURA_PROJECT_ID}`, auth)];
+    ws = [upstream(`wss://${net}.infura.io/ws/v3/${e.INFURA_PROJECT_ID}`, auth)];
+  }
+  return {
+    host: e.PEXD_HOST,
+    port: e.PEXD_PORT,
+    dataDir: e.PEXD_DATA_DIR,
+    logLevel: e.PEXD_LOG_LEVEL,
+    fibFlushMs: e.PEXD_FIB_FLUSH_MS,
+    eth: {
+      http,
+      ws,
+      cacheTtlMs: e.PEXD_ETH_CACHE_TTL_MS,
+      cacheMaxBytes: e.PEXD_ETH_CACHE_MAX_BYTES,
+      finalityDepth: e.PEXD_ETH_FINALITY_DEPTH,
+      timeoutMs: e.PEXD_ETH_TIMEOUT_MS,
+    },
+    relay: { port: e.PEXD_RELAY_PORT, targets: e.PEXD_RELAY_TARGETS ?? [] },
+    ...(e.PEXD_API_TOKEN ? { apiToken: e.PEXD_API_TOKEN } : {}),
+  };
+}
+
+function redactValue(v: string | undefined): string | undefined {
+  if (v === undefined) return v;
+  return /:\/\//.test(v) ? v.split(",").map(redactUrl).join(",") : v.slice(0, 80);
+}

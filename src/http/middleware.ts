@@ -1,0 +1,57 @@
+// Cross-cutting HTTP conventions of SPEC "every HTTP route": body limits, content types, bearer
+// auth for mutating routes, no-store, and the JSON access log.
+import type { Context, MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+import { timingSafeEqual } from "hono/utils/buffer";
+import { AppError, UnauthorizedError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/** 415 unless the request says it carries JSON; 413 when Content-Length is over the limit. */
+export const requireJson: MiddlewareHandler = async (c, next) => {
+  const type = c.req.header("content-type");
+  if (!type || !JSON_TYPE.test(type)) {
+    throw new AppError(415, "unsupported_media_type", "request body must be application/json", type ? `got ${type}` : "no Content-Type header", "send Content-Type: application/json");
+  }
+  await next();
+};
+
+/** Mutating routes: `Cache-Control: no-store`, and the bearer token when one is configured. */
+export function mutating(token: string | undefined): MiddlewareHandler {
+  const expected = token ? `Bearer ${token}` : undefined;
+  return async (c, next) => {
+    c.header("Cache-Control", "no-store");
+    if (expected !== undefined) {
+      const got = c.req.header("authorization") ?? "";
+      if (!(await timingSafeEqual(expected, got))) throw new UnauthorizedError();
+    }
+    await next();
+  };
+}
+
+/** Label for metrics and logs: the registered pattern, never the raw URL. */
+export function routeLabel(c: Context): string {
+  const p = routePath(c, -1);
+  return !p || p === "*" || p === "/*" ? "unmatched" : p;
+}
+
+export function accessLog(log: Logger, now: () => number): MiddlewareHandler {
+  return async (c, next) => {
+    if (!log.enabled("info")) return next();
+    const start = now();
+    try {
+      await next();
+    } finally {
+      log.info("request", {
+        method: c.req.method,
+        route: routeLabel(c),
+        status: c.res.status,
+        duration_ms: Math.round((now() - start) * 1000) / 1000,
+        request_id: c.get("requestId"),
+      });
+    }
+  };
+}

@@ -1,0 +1,57 @@
+// JSON-lines logger. Lines are buffered and written once per event-loop turn (or at 64 KiB) so an
+// access-log line costs a string concat on the hot path, not a write(2).
+import type { LogLevel } from "./config.ts";
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  readonly level: LogLevel;
+  enabled(level: LogLevel): boolean;
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  /** Writes anything still buffered. */
+  flush(): void;
+}
+
+export function createLogger(level: LogLevel, write: (chunk: string) => void, now: () => number = Date.now): Logger {
+  const min = RANK[level];
+  let buf = "";
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (buf) {
+      const out = buf;
+      buf = "";
+      write(out);
+    }
+  };
+  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+    if (RANK[lvl] < min) return;
+    let line: string;
+    try {
+      line = JSON.stringify({ time: new Date(now()).toISOString(), level: lvl, msg, ...fields });
+    } catch {
+      line = JSON.stringify({ time: new Date(now()).toISOString(), level: lvl, msg });
+    }
+    buf += line + "\n";
+    if (buf.length > 65536) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setTimeout(flush, 0);
+    }
+  };
+  return {
+    level,
+    enabled: (l) => RANK[l] >= min,
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+    flush,
+  };
+}
+
+/** A logger that drops everything (tests, benchmarks of the bare path). */
+export const silentLogger: Logger = createLogger("error", () => {}, Date.now);

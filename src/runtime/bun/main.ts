@@ -1,0 +1,109 @@
+// The Bun entry: environment → config → SQLite → services → app → Bun.serve, and a graceful stop.
+import { resolve } from "node:path";
+import { createApp } from "../../app.ts";
+import { ConfigError, parseConfig, type Config } from "../../config.ts";
+import { FibService } from "../../fib/fib.service.ts";
+import type { AssetSource } from "../../http/meta.routes.ts";
+import { createLogger, type Logger } from "../../log.ts";
+import { SqliteFibStore } from "../../storage/sqlite/fib.sqlite.ts";
+import pkg from "../../../package.json" with { type: "json" };
+import { asPort, openDatabase } from "./sqlite.ts";
+
+export const VERSION: string = pkg.version;
+export const EX_CONFIG = 78;
+const DRAIN_MS = 8000;
+
+/** Parses the environment or exits 78 with one line naming the variable. */
+export function configOrExit(env: Record<string, string | undefined>): Config {
+  try {
+    return parseConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`pexd: invalid configuration: ${e.message}\n`);
+      process.exit(EX_CONFIG);
+    }
+    throw e;
+  }
+}
+
+export function stdoutLogger(config: Config): Logger {
+  const sink = Bun.stdout.writer();
+  return createLogger(config.logLevel, (chunk) => {
+    sink.write(chunk);
+    sink.flush();
+  });
+}
+
+const swaggerDir = resolve(import.meta.dir, "../../../node_modules/swagger-ui-dist");
+const assets: AssetSource = async (name) => {
+  const f = Bun.file(resolve(swaggerDir, name));
+  return (await f.exists()) ? { body: f, type: f.type } : null;
+};
+
+export interface Running {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function serve(config: Config, log: Logger = stdoutLogger(config)): Promise<Running> {
+  const startedAt = Date.now();
+  const { db, path, applied } = openDatabase(config.dataDir);
+  if (applied.length) log.info("migrations applied", { applied });
+  const fib = await FibService.open(new SqliteFibStore(asPort(db)), { flushMs: config.fibFlushMs, log });
+
+  const app = createApp({
+    config,
+    log,
+    version: VERSION,
+    fib,
+    assets,
+    startedAt,
+    checks: [
+      {
+        name: "storage",
+        check: async () => {
+          db.prepare("SELECT 1").get();
+        },
+      },
+    ],
+  });
+
+  const server = Bun.serve({ hostname: config.host, port: config.port, fetch: app.fetch, idleTimeout: 30 });
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
+  log.info("listening", { url, port: server.port, database: path, fib_index: fib.index, version: VERSION });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info("stopping: draining in-flight requests");
+      // stop(false): no new connections, in-flight requests finish; then force-close the rest.
+      const drained = server.stop(false);
+      const timeout = new Promise<void>((r) => setTimeout(r, DRAIN_MS).unref());
+      await Promise.race([drained, timeout]);
+      await server.stop(true);
+      await fib.close();
+      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      db.close();
+      log.info("stopped", { fib_index: fib.index });
+      log.flush();
+    })());
+  return { url, port: server.port!, stop };
+}
+
+export async function main(env: Record<string, string | undefined> = Bun.env): Promise<void> {
+  const config = configOrExit(env);
+  const log = stdoutLogger(config);
+  const running = await serve(config, log);
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    process.on(sig, () => {
+      running.stop().then(
+        () => process.exit(0),
+        (e) => {
+          process.stderr.write(`pexd: error while stopping: ${e}\n`);
+          process.exit(1);
+        },
+      );
+    });
+  }
+}

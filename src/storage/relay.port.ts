@@ -1,0 +1,1 @@
+export interface RelayStore { readonly __placeholder?: never }

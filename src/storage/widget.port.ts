@@ -1,0 +1,1 @@
+export interface WidgetStore { readonly __placeholder?: never }
