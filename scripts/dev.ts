@@ -1,3 +1,4 @@
+export {};
 // `make run` / `make dev`: the service with its embedded defaults (SQLite in ./data). When no
 // upstream is configured, a later issue starts a local anvil chain here.
 const watch = !process.argv.includes("--no-watch");

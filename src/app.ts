@@ -13,6 +13,7 @@ import { createRouter, type AppEnv } from "./http/context.ts";
 import { registerMetaRoutes, type AssetSource, type ReadinessCheck } from "./http/meta.routes.ts";
 import { accessLog, MAX_BODY_BYTES, mutating } from "./http/middleware.ts";
 import type { Logger } from "./log.ts";
+import type { PexdModule } from "./module.ts";
 
 export interface AppDeps {
   config: Config;
@@ -22,6 +23,8 @@ export interface AppDeps {
   /** Extra readiness checks (storage, upstreams); all must pass for /ready. */
   checks?: ReadinessCheck[];
   assets?: AssetSource;
+  /** Feature modules (widgets, eth, relay, metrics), registered in order. */
+  modules?: PexdModule[];
   /** Milliseconds, fractional where the runtime can (performance.now based). */
   now?: () => number;
   startedAt?: number;
@@ -75,10 +78,11 @@ export function createApp(deps: AppDeps): App {
     version: deps.version,
     startedAt: deps.startedAt ?? Date.now(),
     now: () => Date.now(),
-    checks: deps.checks ?? [],
+    checks: [...(deps.checks ?? []), ...(deps.modules ?? []).flatMap((m) => m.checks ?? [])],
     ...(deps.assets ? { assets: deps.assets } : {}),
   });
   registerFibRoutes(app, deps.fib, mut);
+  for (const m of deps.modules ?? []) m.register(app, { config, log, mutating: mut });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   return app;
 }

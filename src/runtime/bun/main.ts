@@ -8,6 +8,11 @@ import { createLogger, type Logger } from "../../log.ts";
 import { SqliteFibStore } from "../../storage/sqlite/fib.sqlite.ts";
 import pkg from "../../../package.json" with { type: "json" };
 import { asPort, openDatabase } from "./sqlite.ts";
+import type { WireContext } from "./wire.ts";
+import type { PexdModule } from "../../module.ts";
+import { wireWidgets } from "./widgets.wire.ts";
+import { wireEth } from "./eth.wire.ts";
+import { wireRelay } from "./relay.wire.ts";
 
 export const VERSION: string = pkg.version;
 export const EX_CONFIG = 78;
@@ -52,11 +57,19 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
   if (applied.length) log.info("migrations applied", { applied });
   const fib = await FibService.open(new SqliteFibStore(asPort(db)), { flushMs: config.fibFlushMs, log });
 
+  const wctx: WireContext = { config, log, db };
+  const modules: PexdModule[] = [];
+  for (const wire of [wireWidgets, wireEth, wireRelay]) {
+    const m = await wire(wctx);
+    if (m) modules.push(m);
+  }
+
   const app = createApp({
     config,
     log,
     version: VERSION,
     fib,
+    modules,
     assets,
     startedAt,
     checks: [
@@ -82,6 +95,7 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
       const timeout = new Promise<void>((r) => setTimeout(r, DRAIN_MS).unref());
       await Promise.race([drained, timeout]);
       await server.stop(true);
+      for (const m of [...modules].reverse()) await m.close?.().catch((e) => log.error("module close failed", { module: m.name, error: String(e) }));
       await fib.close();
       db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
       db.close();
