@@ -5,6 +5,7 @@ import type { App } from "./app.ts";
 import type { Config } from "./config.ts";
 import type { ReadinessCheck } from "./http/meta.routes.ts";
 import type { Logger } from "./log.ts";
+import type { MetricFamily } from "./metrics/types.ts";
 
 export interface ModuleContext {
   config: Config;
@@ -17,8 +18,8 @@ export interface PexdModule {
   readonly name: string;
   register(app: App, ctx: ModuleContext): void;
   checks?: ReadinessCheck[];
-  /** Plain counters/gauges read at scrape time by /metrics (cheap on the hot path). */
-  stats?(): Record<string, number>;
+  /** Metric families read at scrape time by /metrics (recording stays a plain increment). */
+  metrics?(): MetricFamily[];
   /** Called on SIGTERM/SIGINT after the HTTP server stopped accepting. */
   close?(): Promise<void>;
 }
