@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 BUN ?= $(shell command -v bun 2>/dev/null || echo $(CURDIR)/node_modules/.bin/bun)
 
-.PHONY: help deps run dev test check bench seed
+.PHONY: help deps run dev test check bench
 
 help:
 	@echo "make run | dev | test | check | bench | seed | all (root, VPS install) | uninstall"
@@ -30,3 +30,11 @@ check: deps
 
 bench: deps
 	$(BUN) run bench/run.ts
+
+# VPS install (as root): see docs/vps.md. DESTDIR stages the files; PURGE=1 uninstall removes data.
+.PHONY: all uninstall
+all:
+	@DESTDIR="$(DESTDIR)" bash scripts/install.sh
+
+uninstall:
+	@DESTDIR="$(DESTDIR)" PURGE="$(PURGE)" bash scripts/uninstall.sh

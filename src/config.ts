@@ -112,17 +112,11 @@ export interface Config {
   apiToken?: string;
 }
 
-/** Strips user info and Infura-style key paths from a URL so it can be logged. */
+/** Reduces a URL to scheme, host and port so it can be logged: keys hide in paths and queries. */
 export function redactUrl(raw: string): string {
   try {
     const u = new URL(raw);
-    u.username = "";
-    u.password = "";
-    u.search = "";
-    // Infura, Alchemy & co. put the key in the path: keep only the first segment.
-    const parts = u.pathname.split("/").filter(Boolean);
-    u.pathname = parts.length > 1 ? `/${parts[0]}/…` : u.pathname;
-    return u.toString();
+    return `${u.protocol}//${u.host}${u.pathname.length > 1 || u.search ? "/…" : ""}`;
   } catch {
     return "<invalid url>";
   }

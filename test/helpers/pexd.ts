@@ -1,0 +1,110 @@
+// Starts the real Bun entry (src/runtime/bun/cli.ts) as a subprocess on a free port with a temp
+// data directory, and waits for its "listening" log line.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const CLI = join(ROOT, "src/runtime/bun/cli.ts");
+
+export interface Pexd {
+  url: string;
+  port: number;
+  pid: number;
+  dataDir: string;
+  /** Every stdout line parsed as JSON so far (log lines). */
+  logs: Record<string, unknown>[];
+  /** Raw stdout + stderr text so far. */
+  output(): string;
+  proc: ReturnType<typeof Bun.spawn>;
+  /** SIGTERM and wait; returns the exit code. */
+  stop(signal?: NodeJS.Signals | number): Promise<number>;
+  /** Removes the data directory too (unless it was passed in). */
+  dispose(): Promise<void>;
+}
+
+export function tempDir(prefix = "pexd-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startPexd(opts: { env?: Record<string, string>; dataDir?: string; args?: string[]; timeoutMs?: number } = {}): Promise<Pexd> {
+  const ownDir = !opts.dataDir;
+  const dataDir = opts.dataDir ?? tempDir();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "/tmp",
+    PEXD_HOST: "127.0.0.1",
+    PEXD_PORT: "0",
+    PEXD_DATA_DIR: dataDir,
+    PEXD_LOG_LEVEL: "info",
+    ...opts.env,
+  };
+  const proc = Bun.spawn([process.execPath, CLI, ...(opts.args ?? [])], { env, stdout: "pipe", stderr: "pipe", cwd: ROOT });
+  const logs: Record<string, unknown>[] = [];
+  let text = "";
+  let port = 0;
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  const pump = async (stream: ReadableStream<Uint8Array>, parse: boolean) => {
+    const dec = new TextDecoder();
+    let buf = "";
+    for await (const chunk of stream) {
+      const s = dec.decode(chunk, { stream: true });
+      text += s;
+      if (!parse) continue;
+      buf += s;
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const obj = JSON.parse(line) as Record<string, unknown>;
+          logs.push(obj);
+          if (obj.msg === "listening" && typeof obj.port === "number") {
+            port = obj.port;
+            resolveReady();
+          }
+        } catch {
+          /* not a log line */
+        }
+      }
+    }
+  };
+  void pump(proc.stdout as ReadableStream<Uint8Array>, true);
+  void pump(proc.stderr as ReadableStream<Uint8Array>, false);
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const exited = proc.exited.then((code) => {
+    throw new Error(`pexd exited with ${code} before listening:\n${text}`);
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`pexd did not listen within ${timeoutMs} ms:\n${text}`)), timeoutMs);
+  });
+  try {
+    await Promise.race([ready, exited, timeout]);
+  } catch (e) {
+    proc.kill("SIGKILL");
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  exited.catch(() => {});
+  const stop = async (signal: NodeJS.Signals | number = "SIGTERM") => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    return await proc.exited;
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    pid: proc.pid,
+    dataDir,
+    logs,
+    output: () => text,
+    proc,
+    stop,
+    dispose: async () => {
+      await stop("SIGKILL").catch(() => {});
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
