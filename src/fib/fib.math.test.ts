@@ -27,3 +27,24 @@ test("refuses negative and non-integer indexes", () => {
   expect(() => fibPair(-1)).toThrow(RangeError);
   expect(() => fibPair(1.5)).toThrow(RangeError);
 });
+
+test("decimal limbs agree with BigInt for add, sub and rendering", () => {
+  const { addLimbs, subLimbs, toLimbs, limbsToString } = require("./fib.math.ts") as typeof import("./fib.math.ts");
+  let seed = 12345;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  const big = () => {
+    let s = String(1 + (rnd() % 9));
+    const len = rnd() % 60;
+    for (let i = 0; i < len; i++) s += String(rnd() % 10);
+    return BigInt(s);
+  };
+  for (const x of [0n, 1n, 999_999_999n, 1_000_000_000n, 10n ** 27n - 1n]) expect(limbsToString(toLimbs(x))).toBe(x.toString());
+  for (let i = 0; i < 500; i++) {
+    const [x, y] = [big(), big()];
+    const [hi, lo] = x >= y ? [x, y] : [y, x];
+    expect(limbsToString(addLimbs(toLimbs(x), toLimbs(y)))).toBe((x + y).toString());
+    expect(limbsToString(subLimbs(toLimbs(hi), toLimbs(lo)))).toBe((hi - lo).toString());
+  }
+  expect(limbsToString(subLimbs(toLimbs(10n ** 18n), toLimbs(1n)))).toBe("999999999999999999");
+  expect(() => subLimbs(toLimbs(1n), toLimbs(2n))).toThrow(RangeError);
+});

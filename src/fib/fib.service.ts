@@ -1,9 +1,10 @@
-// The Fibonacci cursor. State lives in memory as the pair (F(n), F(n+1)), so each step is one
-// BigInt addition; the store only keeps n. With flushMs = 0 every change is durable before it is
+// The Fibonacci cursor. State lives in memory as the pair (F(n), F(n+1)) in decimal limbs, so a
+// step is one linear addition and the value renders without BigInt's quadratic toString; the
+// store only keeps n. With flushMs = 0 every change is durable before it is
 // acknowledged, and all changes made in one event-loop turn share one commit (group commit).
 import type { Logger } from "../log.ts";
 import type { FibStore } from "../storage/ports.ts";
-import { fibPair } from "./fib.math.ts";
+import { addLimbs, fibPair, limbsToString, subLimbs, toLimbs, type Limbs } from "./fib.math.ts";
 
 export interface FibState {
   index: number;
@@ -20,8 +21,8 @@ export class FibService {
   #log: Logger;
   #flushMs: number;
   #index = 0;
-  #a = 0n; // F(index)
-  #b = 1n; // F(index + 1)
+  #a: Limbs = [0]; // F(index)
+  #b: Limbs = [1]; // F(index + 1)
   #value: string | null = "0";
   #durable = 0;
   #batch: Promise<void> | null = null;
@@ -64,7 +65,7 @@ export class FibService {
     this.#assertOpen();
     if (this.#index >= Number.MAX_SAFE_INTEGER) return Promise.resolve(this.current());
     const b = this.#b;
-    this.#b = this.#a + b;
+    this.#b = addLimbs(this.#a, b);
     this.#a = b;
     this.#index++;
     this.#value = null;
@@ -75,7 +76,7 @@ export class FibService {
     this.#assertOpen();
     if (this.#index > 0) {
       const a = this.#a;
-      this.#a = this.#b - a;
+      this.#a = subLimbs(this.#b, a);
       this.#b = a;
       this.#index--;
       this.#value = null;
@@ -106,13 +107,13 @@ export class FibService {
   #set(index: number) {
     const [a, b] = fibPair(index);
     this.#index = index;
-    this.#a = a;
-    this.#b = b;
+    this.#a = toLimbs(a);
+    this.#b = toLimbs(b);
     this.#value = null;
   }
 
   #valueString(): string {
-    return (this.#value ??= this.#a.toString());
+    return (this.#value ??= limbsToString(this.#a));
   }
 
   async #acknowledge(): Promise<FibState> {

@@ -1,0 +1,80 @@
+// HTTP load on the core routes against a bare Bun.serve baseline measured in the same run:
+// access logging on vs off, /current at index 0 and 100,000, and /next with group commit.
+// Usage: bun run bench/core-load.ts [--duration 5] [--rounds 3]
+import { Database } from "bun:sqlite";
+import { join } from "node:path";
+import { tempDir } from "../test/helpers/pexd.ts";
+import { haveWrk, luaRequest, markdownTable, median, startBaseline, startPexd, wrk, type WrkResult } from "./lib.ts";
+
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const duration = arg("duration", 5);
+const rounds = arg("rounds", 3);
+
+export interface Row extends Record<string, string | number> {
+  case: string;
+  "req/s": number;
+  "p50 ms": number;
+  "p99 ms": number;
+  "× baseline": number;
+  "RSS MiB": number;
+}
+
+export async function coreLoad(): Promise<Row[]> {
+  if (!haveWrk()) throw new Error("wrk not installed (apt-get install wrk)");
+  const base = await startBaseline();
+  const info = await startPexd({ PEXD_LOG_LEVEL: "info" });
+  const quiet = await startPexd({ PEXD_LOG_LEVEL: "warn" });
+  // A server whose counter sits at index 100,000.
+  const bigDir = tempDir();
+  (await startPexd({}, bigDir).then(async (s) => (await s.pexd.stop(), s)));
+  const db = new Database(join(bigDir, "pexd.sqlite"));
+  db.exec("UPDATE fib_state SET idx = 100000 WHERE id = 1");
+  db.close();
+  const big = await startPexd({ PEXD_LOG_LEVEL: "warn" }, bigDir);
+
+  const cases: [string, { url: string; rssKiB(): number }, string, string?][] = [
+    ["bare Bun.serve baseline", base, "/"],
+    ["GET /health (log info)", info, "/health"],
+    ["GET /current (log info)", info, "/current"],
+    ["GET /current (log warn: no access log)", quiet, "/current"],
+    ["GET /current at index 100,000 (20,899-digit value)", big, "/current"],
+    ["POST /next (group commit, log warn)", quiet, "/next", luaRequest("POST")],
+  ];
+  const results = new Map<string, WrkResult[]>();
+  // Interleave rounds so drift on this shared machine hits every case alike.
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, srv, path, lua] of cases) {
+      const res = await wrk({ url: srv.url + path, duration, connections: 50, ...(lua ? { lua } : {}) });
+      if (res.non2xx || res.errors) console.error(`${name}: ${res.non2xx} non-2xx, ${res.errors} socket errors`);
+      results.set(name, [...(results.get(name) ?? []), res]);
+    }
+  }
+  const baseRps = median(results.get(cases[0]![0])!.map((x) => x.rps));
+  const rows: Row[] = cases.map(([name, srv]) => {
+    const rs = results.get(name)!;
+    const rps = median(rs.map((x) => x.rps));
+    return {
+      case: name,
+      "req/s": Math.round(rps),
+      "p50 ms": median(rs.map((x) => x.p50ms)),
+      "p99 ms": median(rs.map((x) => x.p99ms)),
+      "× baseline": Math.round((rps / baseRps) * 100) / 100,
+      "RSS MiB": Math.round(srv.rssKiB() / 102.4) / 10,
+    };
+  });
+  const fibAfter = await (await fetch(quiet.url + "/current")).json();
+  for (const s of [base, info, quiet, big]) await s.stop();
+  console.error(`POST /next advanced the counter to ${fibAfter.index} (every request committed before its answer)`);
+  return rows;
+}
+
+if (import.meta.main) {
+  const rows = await coreLoad();
+  console.log(`wrk -t1 -c50, ${duration}s × ${rounds} rounds, median; ${new Date().toISOString()}\n`);
+  console.log(markdownTable(rows));
+  const get = (c: string) => rows.find((r) => r.case.startsWith(c))!["req/s"] as number;
+  console.log(`\naccess log cost: /current with log info = ${(get("GET /current (log info)") / get("GET /current (log warn")).toFixed(2)}× /current without`);
+}
