@@ -29,7 +29,8 @@ export async function coreLoad(): Promise<Row[]> {
   const quiet = await startPexd({ PEXD_LOG_LEVEL: "warn" });
   // A server whose counter sits at index 100,000.
   const bigDir = tempDir();
-  (await startPexd({}, bigDir).then(async (s) => (await s.pexd.stop(), s)));
+  const seed = await startPexd({}, bigDir);
+  await seed.pexd.stop();
   const db = new Database(join(bigDir, "pexd.sqlite"));
   db.exec("UPDATE fib_state SET idx = 100000 WHERE id = 1");
   db.close();

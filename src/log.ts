@@ -11,6 +11,8 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** Lifecycle lines (listening, stopping, stopped): written at every level. */
+  notice(msg: string, fields?: Record<string, unknown>): void;
   /** Writes anything still buffered. */
   flush(): void;
 }
@@ -27,8 +29,8 @@ export function createLogger(level: LogLevel, write: (chunk: string) => void, no
       write(out);
     }
   };
-  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (RANK[lvl] < min) return;
+  const emit = (lvl: LogLevel | "notice", msg: string, fields?: Record<string, unknown>) => {
+    if (lvl !== "notice" && RANK[lvl] < min) return;
     let line: string;
     try {
       line = JSON.stringify({ time: new Date(now()).toISOString(), level: lvl, msg, ...fields });
@@ -49,6 +51,7 @@ export function createLogger(level: LogLevel, write: (chunk: string) => void, no
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
+    notice: (m, f) => emit("notice", m, f),
     flush,
   };
 }

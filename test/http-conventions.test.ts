@@ -190,3 +190,11 @@ describe("access log", () => {
     expect(lines).toEqual([]);
   });
 });
+
+test("lifecycle lines are written at every level", async () => {
+  const { log, lines } = memoryLogger("error");
+  log.info("hidden");
+  log.notice("listening", { port: 1 });
+  log.flush();
+  expect(lines).toEqual([{ time: expect.any(String), level: "notice", msg: "listening", port: 1 }]);
+});

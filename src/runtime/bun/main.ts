@@ -84,12 +84,12 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
 
   const server = Bun.serve({ hostname: config.host, port: config.port, fetch: app.fetch, idleTimeout: 30 });
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
-  log.info("listening", { url, port: server.port, database: path, fib_index: fib.index, version: VERSION });
+  log.notice("listening", { url, port: server.port, database: path, fib_index: fib.index, version: VERSION });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      log.info("stopping: draining in-flight requests");
+      log.notice("stopping: draining in-flight requests");
       // stop(false): no new connections, in-flight requests finish; then force-close the rest.
       const drained = server.stop(false);
       const timeout = new Promise<void>((r) => setTimeout(r, DRAIN_MS).unref());
@@ -99,7 +99,7 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
       await fib.close();
       db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
       db.close();
-      log.info("stopped", { fib_index: fib.index });
+      log.notice("stopped", { fib_index: fib.index });
       log.flush();
     })());
   return { url, port: server.port!, stop };
