@@ -59,6 +59,29 @@ describe("fibonacci end to end", () => {
     expect((await get(q, "/current")).index).toBe(7);
   });
 
+  test("SIGTERM during a burst: in-flight requests are answered, every acknowledged step is kept", async () => {
+    const dataDir = tempDir();
+    const p = await start({ dataDir });
+    // Open the connections first so the requests are in flight when the signal arrives.
+    await Promise.all(Array.from({ length: 20 }, () => get(p, "/current")));
+    const burst = Array.from({ length: 400 }, () =>
+      fetch(p.url + "/next", { method: "POST" }).then(
+        async (r) => ({ status: r.status, body: r.status === 200 ? ((await r.json()) as { index: number }) : null }),
+        () => ({ status: 0, body: null }),
+      ),
+    );
+    const code = p.stop("SIGTERM");
+    const results = await Promise.all(burst);
+    expect(await code).toBe(0);
+    const ok = results.filter((r) => r.status === 200).map((r) => r.body!.index);
+    // Nothing in between: a request is either answered 200 or never accepted (connection refused/closed).
+    expect(results.filter((r) => r.status !== 200 && r.status !== 0)).toEqual([]);
+    const q = await start({ dataDir });
+    const cur = await get(q, "/current");
+    expect(cur.index).toBe(ok.length ? Math.max(...ok) : 0);
+    expect(new Set(ok).size).toBe(ok.length);
+  });
+
   test("recovery at index 100,000 gives the exact value", async () => {
     const dataDir = tempDir();
     const p = await start({ dataDir });
