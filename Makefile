@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 BUN ?= $(shell command -v bun 2>/dev/null || echo $(CURDIR)/node_modules/.bin/bun)
 
-.PHONY: help deps run dev test check bench
+.PHONY: help deps run dev test check format bench
 
 help:
 	@echo "make run | dev | test | check | bench | seed | all (root, VPS install) | uninstall"
@@ -25,8 +25,10 @@ test: deps
 	$(BUN) test
 
 check: deps
-	$(BUN) x tsc --noEmit -p .
-	$(BUN) test
+	$(BUN) run check
+
+format: deps
+	$(BUN) run format
 
 bench: deps
 	$(BUN) run bench/run.ts

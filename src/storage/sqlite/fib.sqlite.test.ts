@@ -7,7 +7,9 @@ import { fibStoreContract } from "../../../test/contracts/fib.contract.ts";
 import { SqliteFibStore } from "./fib.sqlite.ts";
 
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 fibStoreContract("sqlite", async () => {
   const dir = mkdtempSync(join(tmpdir(), "pexd-fibstore-"));
