@@ -11,6 +11,10 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** Appends a pre-built JSON line (hot paths build it by hand); only call when enabled(level). */
+  line(json: string): void;
+  /** The current time as ISO 8601, cached per millisecond. */
+  isoNow(): string;
   /** Lifecycle lines (listening, stopping, stopped): written at every level. */
   notice(msg: string, fields?: Record<string, unknown>): void;
   /** Writes anything still buffered. */
@@ -29,20 +33,33 @@ export function createLogger(level: LogLevel, write: (chunk: string) => void, no
       write(out);
     }
   };
-  const emit = (lvl: LogLevel | "notice", msg: string, fields?: Record<string, unknown>) => {
-    if (lvl !== "notice" && RANK[lvl] < min) return;
-    let line: string;
-    try {
-      line = JSON.stringify({ time: new Date(now()).toISOString(), level: lvl, msg, ...fields });
-    } catch {
-      line = JSON.stringify({ time: new Date(now()).toISOString(), level: lvl, msg });
+  let lastMs = -1;
+  let lastIso = "";
+  const isoNow = () => {
+    const ms = now();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastIso = new Date(ms).toISOString();
     }
+    return lastIso;
+  };
+  const append = (line: string) => {
     buf += line + "\n";
     if (buf.length > 65536) flush();
     else if (!scheduled) {
       scheduled = true;
       setTimeout(flush, 0);
     }
+  };
+  const emit = (lvl: LogLevel | "notice", msg: string, fields?: Record<string, unknown>) => {
+    if (lvl !== "notice" && RANK[lvl] < min) return;
+    let line: string;
+    try {
+      line = JSON.stringify({ time: isoNow(), level: lvl, msg, ...fields });
+    } catch {
+      line = JSON.stringify({ time: isoNow(), level: lvl, msg });
+    }
+    append(line);
   };
   return {
     level,
@@ -52,6 +69,8 @@ export function createLogger(level: LogLevel, write: (chunk: string) => void, no
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
     notice: (m, f) => emit("notice", m, f),
+    line: append,
+    isoNow,
     flush,
   };
 }

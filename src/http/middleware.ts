@@ -38,6 +38,11 @@ export function routeLabel(c: Context): string {
   return !p || p === "*" || p === "/*" ? "unmatched" : p;
 }
 
+/**
+ * One access line per request. Built by hand (the request id is already restricted to
+ * [A-Za-z0-9_=-] by the requestId middleware): JSON.stringify of an object plus toISOString per
+ * request cost ~30% of the throughput of a small route.
+ */
 export function accessLog(log: Logger, now: () => number): MiddlewareHandler {
   return async (c, next) => {
     if (!log.enabled("info")) return next();
@@ -45,13 +50,10 @@ export function accessLog(log: Logger, now: () => number): MiddlewareHandler {
     try {
       await next();
     } finally {
-      log.info("request", {
-        method: c.req.method,
-        route: routeLabel(c),
-        status: c.res.status,
-        duration_ms: Math.round((now() - start) * 1000) / 1000,
-        request_id: c.get("requestId"),
-      });
+      const ms = Math.round((now() - start) * 1000) / 1000;
+      log.line(
+        `{"time":"${log.isoNow()}","level":"info","msg":"request","method":${JSON.stringify(c.req.method)},"route":${JSON.stringify(routeLabel(c))},"status":${c.res.status},"duration_ms":${ms},"request_id":"${c.get("requestId")}"}`,
+      );
     }
   };
 }
