@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 BUN ?= $(shell command -v bun 2>/dev/null || echo $(CURDIR)/node_modules/.bin/bun)
 
-.PHONY: help deps run dev test check format bench
+.PHONY: help deps run dev test check format bench seed
 
 help:
 	@echo "make run | dev | test | check | bench | seed | all (root, VPS install) | uninstall"
@@ -32,6 +32,12 @@ format: deps
 
 bench: deps
 	$(BUN) run bench/run.ts
+
+# Random widgets into PEXD_DATA_DIR (default ./data), reproducible for a given SEED.
+WIDGETS ?= 1000000
+SEED ?= 1
+seed: deps
+	$(BUN) run db:seed --widgets $(WIDGETS) --seed $(SEED)
 
 # VPS install (as root): see docs/vps.md. DESTDIR stages the files; PURGE=1 uninstall removes data.
 .PHONY: all uninstall

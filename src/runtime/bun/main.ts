@@ -5,6 +5,7 @@ import { ConfigError, parseConfig, type Config } from "../../config.ts";
 import { FibService } from "../../fib/fib.service.ts";
 import type { AssetSource } from "../../http/meta.routes.ts";
 import { createLogger, type Logger } from "../../log.ts";
+import { SqliteCommitter } from "../../storage/sqlite/committer.ts";
 import { SqliteFibStore } from "../../storage/sqlite/fib.sqlite.ts";
 import pkg from "../../../package.json" with { type: "json" };
 import { asPort, openDatabase } from "./sqlite.ts";
@@ -55,9 +56,11 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
   const startedAt = Date.now();
   const { db, path, applied } = openDatabase(config.dataDir);
   if (applied.length) log.info("migrations applied", { applied });
-  const fib = await FibService.open(new SqliteFibStore(asPort(db)), { flushMs: config.fibFlushMs, log });
+  // Every store writes through this one transaction batcher (see committer.ts).
+  const tx = new SqliteCommitter(asPort(db));
+  const fib = await FibService.open(new SqliteFibStore(asPort(db), tx), { flushMs: config.fibFlushMs, log });
 
-  const wctx: WireContext = { config, log, db };
+  const wctx: WireContext = { config, log, db, tx };
   const modules: PexdModule[] = [];
   for (const wire of [wireWidgets, wireEth, wireRelay]) {
     const m = await wire(wctx);
@@ -97,6 +100,7 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
       await server.stop(true);
       for (const m of [...modules].reverse()) await m.close?.().catch((e) => log.error("module close failed", { module: m.name, error: String(e) }));
       await fib.close();
+      tx.flush();
       db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
       db.close();
       log.notice("stopped", { fib_index: fib.index });

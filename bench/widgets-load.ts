@@ -1,0 +1,155 @@
+// HTTP load on the widgets routes (wrk -t1 -c50 keep-alive) against a bare Bun.serve baseline in
+// the same run: each route alone and the mixed 40% add / 40% associate / 10% remove / 10% read
+// profile, on a small database (10k seeded widgets) and, with --data-dir, on the 10M database.
+// Usage: bun run bench/widgets-load.ts [--data-dir /work/10m-data --widgets 10000000] [--duration 5] [--rounds 1]
+// The seeded serial numbers are s1-<zero-padded index> (scripts/seed.ts --seed 1).
+import { rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../test/helpers/pexd.ts";
+import { haveWrk, markdownTable, median, startBaseline, startPexd, wrk, type WrkResult } from "./lib.ts";
+
+const arg = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const duration = Number(arg("duration") ?? 5);
+const rounds = Number(arg("rounds") ?? 1);
+const bigDir = arg("data-dir");
+const bigN = Number(arg("widgets") ?? 10_000_000);
+const SMALL_N = 10_000;
+
+const pad = (n: number) => String(Math.max(n - 1, 0)).length;
+
+/** Lua preamble: a per-run unique prefix (so add_widget never collides) and a seeded-sn picker. */
+const pre = (n: number, tag: string) => `
+local tag = "${tag}"
+local n = ${n}
+local fmt = "s1-%0${pad(n)}d"
+local i = 0
+math.randomseed(${Date.now() % 1e9})
+local function seeded() return string.format(fmt, math.random(0, n - 1)) end
+local hdr = { ["Content-Type"] = "application/json" }
+local function post(path, body) return wrk.format("POST", path, hdr, body) end
+`;
+
+const SCRIPTS = {
+  add: (n: number, tag: string) =>
+    pre(n, tag) +
+    `request = function() i = i + 1
+  return post("/rpc/add_widget", '{"widget_sn":"' .. tag .. i .. '","widget_name":"bench","slots":["P","R","Q"]}') end`,
+  read: (n: number, tag: string) => pre(n, tag) + `request = function() return wrk.format("GET", "/widgets/" .. seeded()) end`,
+  page: (n: number, tag: string) => pre(n, tag) + `request = function() return wrk.format("GET", "/widgets?limit=100&after=" .. seeded()) end`,
+  // Seeded widgets picked at random: the answer is 204 or a 409/404 refusal, each a full transaction.
+  associate: (n: number, tag: string) =>
+    pre(n, tag) +
+    `local ports = {"P","R","Q"}
+request = function()
+  return post("/rpc/associate_widgets", '{"widget1_sn":"' .. seeded() .. '","widget2_sn":"' .. seeded() .. '","port":"' .. ports[math.random(1,3)] .. '"}') end`,
+  // Mixed: adds new 3-slot widgets; associates pairs of this run's earlier widgets (committed
+  // long before: 200+ requests back), removes older ones or their associations, reads seeded ones.
+  mixed: (n: number, tag: string) =>
+    pre(n, tag) +
+    `local ports = {"P","R","Q"}
+local adds = 0
+request = function()
+  local x = math.random()
+  if x < 0.4 or adds < 1000 then
+    adds = adds + 1
+    return post("/rpc/add_widget", '{"widget_sn":"' .. tag .. adds .. '","widget_name":"bench","slots":["P","R","Q"]}')
+  elseif x < 0.8 then
+    local a = math.random(1, adds - 300)
+    return post("/rpc/associate_widgets", '{"widget1_sn":"' .. tag .. a .. '","widget2_sn":"' .. tag .. (a + math.random(1, 200)) .. '","port":"' .. ports[math.random(1,3)] .. '"}')
+  elseif x < 0.85 then
+    local a = math.random(1, adds - 300)
+    return post("/rpc/remove_association", '{"widget1_sn":"' .. tag .. a .. '","widget2_sn":"' .. tag .. (a + math.random(1, 200)) .. '","port":"' .. ports[math.random(1,3)] .. '"}')
+  elseif x < 0.9 then
+    return post("/rpc/remove_widget", '{"widget_sn":"' .. tag .. math.random(1, adds - 300) .. '"}')
+  else
+    return wrk.format("GET", "/widgets/" .. seeded())
+  end
+end`,
+} as const;
+
+interface Row extends Record<string, string | number> {
+  database: string;
+  case: string;
+  "req/s": number;
+  "p50 ms": number;
+  "p99 ms": number;
+  "non-2xx %": number;
+  "× baseline": number;
+  "RSS MiB": number;
+}
+
+async function seedSmall(dir: string) {
+  const p = Bun.spawn([process.execPath, join(import.meta.dir, "../scripts/seed.ts"), "--widgets", String(SMALL_N), "--seed", "1"], {
+    env: { ...Bun.env, PEXD_DATA_DIR: dir },
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  if ((await p.exited) !== 0) throw new Error("seed failed");
+}
+
+const dbSize = (dir: string) => ["pexd.sqlite", "pexd.sqlite-wal"].reduce((s, f) => s + (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
+
+export async function widgetsLoad(): Promise<Row[]> {
+  if (!haveWrk()) throw new Error("wrk not installed (apt-get install wrk)");
+  const smallDir = tempDir("pexd-widgets-bench-");
+  await seedSmall(smallDir);
+  const dbs: [string, string, number][] = [["10k widgets", smallDir, SMALL_N]];
+  if (bigDir) dbs.push([`${(bigN / 1e6).toFixed(0)}M widgets`, bigDir, bigN]);
+  const rows: Row[] = [];
+  const base = await startBaseline();
+  try {
+    for (const [label, dir, n] of dbs) {
+      const srv = await startPexd({ PEXD_LOG_LEVEL: "warn" }, dir);
+      try {
+        const res = new Map<string, WrkResult[]>();
+        const cases: [string, string, string][] = [
+          ["bare Bun.serve baseline", "", ""],
+          ["POST /rpc/add_widget (unique sn)", "/", "add"],
+          ["GET /widgets/{sn} (random seeded)", "/", "read"],
+          ["GET /widgets?limit=100&after=(random)", "/", "page"],
+          ["POST /rpc/associate_widgets (random seeded pair)", "/", "associate"],
+          ["mixed 40 add / 40 associate / 10 remove / 10 read", "/", "mixed"],
+        ];
+        for (let r = 0; r < rounds; r++) {
+          for (const [name, path, script] of cases) {
+            const tag = `b${Date.now().toString(36)}${r}-`;
+            const lua = script ? SCRIPTS[script as keyof typeof SCRIPTS](n, tag) : undefined;
+            const out = await wrk({ url: (script ? srv.url : base.url) + path, duration, connections: 50, ...(lua ? { lua } : {}) });
+            res.set(name, [...(res.get(name) ?? []), out]);
+          }
+        }
+        const baseRps = median(res.get("bare Bun.serve baseline")!.map((x) => x.rps));
+        for (const [name] of cases) {
+          const xs = res.get(name)!;
+          const rps = median(xs.map((x) => x.rps));
+          const reqs = xs.reduce((s, x) => s + x.requests, 0);
+          rows.push({
+            database: label,
+            case: name,
+            "req/s": Math.round(rps),
+            "p50 ms": median(xs.map((x) => x.p50ms)),
+            "p99 ms": median(xs.map((x) => x.p99ms)),
+            "non-2xx %": name.startsWith("bare") ? 0 : (100 * xs.reduce((s, x) => s + x.non2xx, 0)) / Math.max(reqs, 1),
+            "× baseline": rps / baseRps,
+            "RSS MiB": Math.round((name.startsWith("bare") ? base.rssKiB() : srv.rssKiB()) / 1024),
+          });
+        }
+        console.error(`${label}: database ${(dbSize(dir) / 2 ** 20).toFixed(0)} MiB after the runs`);
+      } finally {
+        await srv.stop();
+      }
+    }
+  } finally {
+    await base.stop();
+    rmSync(smallDir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+if (import.meta.main) {
+  const rows = await widgetsLoad();
+  console.log(markdownTable(rows));
+}

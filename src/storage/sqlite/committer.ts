@@ -1,0 +1,124 @@
+// One write transaction per connection, shared by every store on it (group commit). Stores must not
+// write outside it: an autocommit statement issued while a batch is open would silently join that
+// batch and be acknowledged before its COMMIT — a lost write after kill -9.
+import type { SqliteDatabase } from "./db.ts";
+
+interface Entry {
+  resolve(): void;
+  reject(e: unknown): void;
+  error: unknown;
+  undo?: () => void;
+}
+
+export interface CommitterOptions {
+  /** Share one commit between all writes of one event-loop turn (default true). */
+  groupCommit?: boolean;
+  /** How to run the commit after the current turn (default setImmediate, else setTimeout 0). */
+  schedule?: (fn: () => void) => void;
+}
+
+type Hook = () => void;
+
+export const defaultSchedule: (fn: () => void) => void =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
+    ? (fn) => (globalThis as unknown as { setImmediate: (f: () => void) => void }).setImmediate(fn)
+    : (fn) => void setTimeout(fn, 0);
+
+export class SqliteCommitter {
+  #groupCommit: boolean;
+  #schedule: (fn: () => void) => void;
+  #batch: Entry[] | null = null;
+  #before: Hook[] = [];
+  #after: Hook[] = [];
+  #begin;
+  #commit;
+  #rollback;
+  #savepoint;
+  #release;
+  #rollbackTo;
+  /** Commits issued (observability and tests). */
+  commits = 0;
+
+  constructor(db: SqliteDatabase, opts: CommitterOptions = {}) {
+    this.#groupCommit = opts.groupCommit ?? true;
+    this.#schedule = opts.schedule ?? defaultSchedule;
+    this.#begin = db.prepare("BEGIN IMMEDIATE");
+    this.#commit = db.prepare("COMMIT");
+    this.#rollback = db.prepare("ROLLBACK");
+    this.#savepoint = db.prepare("SAVEPOINT w");
+    this.#release = db.prepare("RELEASE w");
+    this.#rollbackTo = db.prepare("ROLLBACK TO w");
+  }
+
+  /** `fn` runs just before each COMMIT (e.g. writing a counter once per batch). */
+  beforeCommit(fn: Hook): void {
+    this.#before.push(fn);
+  }
+
+  /** `fn` runs after each COMMIT or rollback (e.g. ending a read snapshot). */
+  afterCommit(fn: Hook): void {
+    this.#after.push(fn);
+  }
+
+  /**
+   * Runs `fn` synchronously and atomically (a savepoint in the open batch). The promise settles
+   * after the batch's COMMIT: resolved, or rejected with `fn`'s own error (a refusal decided on
+   * state that is acknowledged with that commit) or the commit's error. `undo` reverts in-memory
+   * effects of a successful `fn` when the commit fails.
+   */
+  run(fn: () => void, undo?: () => void): Promise<void> {
+    if (!this.#batch) {
+      this.#begin.run();
+      this.#batch = [];
+      if (this.#groupCommit) this.#schedule(() => this.flush());
+    }
+    const batch = this.#batch;
+    let error: unknown = null;
+    this.#savepoint.run();
+    try {
+      fn();
+      this.#release.run();
+    } catch (e) {
+      this.#rollbackTo.run();
+      this.#release.run();
+      error = e;
+    }
+    const p = new Promise<void>((resolve, reject) => batch.push({ resolve, reject, error, undo: error ? undefined : undo }));
+    if (!this.#groupCommit) this.flush();
+    return p;
+  }
+
+  /** Like run(), then commits at once (with whatever else the open batch holds). */
+  runNow(fn: () => void, undo?: () => void): Promise<void> {
+    const p = this.run(fn, undo);
+    this.flush();
+    return p;
+  }
+
+  /** Commits the open batch, if any, and settles its callers. */
+  flush(): void {
+    const batch = this.#batch;
+    if (!batch) return;
+    this.#batch = null;
+    this.commits++;
+    let failure: unknown = null;
+    try {
+      for (const h of this.#before) h();
+      this.#commit.run();
+    } catch (e) {
+      failure = e;
+      try {
+        this.#rollback.run();
+      } catch {
+        /* a failed COMMIT may already have rolled back */
+      }
+      for (const w of batch) w.undo?.();
+    }
+    for (const h of this.#after) h();
+    for (const w of batch) {
+      if (failure) w.reject(failure);
+      else if (w.error) w.reject(w.error);
+      else w.resolve();
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { asPort, openDatabase } from "../../runtime/bun/sqlite.ts";
+import { widgetStoreContract } from "../../../test/contracts/widget.contract.ts";
+import type { WidgetStore } from "../widget.port.ts";
+import { SqliteWidgetStore } from "./widget.sqlite.ts";
+
+const dirs: string[] = [];
+const dbs = new Map<WidgetStore, { dir: string; db: Database }>();
+afterAll(() => {
+  for (const { db } of dbs.values()) db.close(false);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function fresh(groupCommit: boolean) {
+  const dir = mkdtempSync(join(tmpdir(), "pexd-widgetstore-"));
+  dirs.push(dir);
+  const { db, path } = openDatabase(dir);
+  const reader = new Database(path, { readonly: true, strict: true });
+  const store = new SqliteWidgetStore(asPort(db), { groupCommit, reader: asPort(reader) });
+  dbs.set(store, { dir, db });
+  return { store, db, dir };
+}
+
+for (const groupCommit of [true, false]) {
+  widgetStoreContract(`sqlite (group commit ${groupCommit ? "on" : "off"})`, {
+    make: () => fresh(groupCommit).store,
+    reopen: async (s) => {
+      const { dir, db } = dbs.get(s)!;
+      await s.close();
+      db.close();
+      const again = openDatabase(dir).db;
+      const t = new SqliteWidgetStore(asPort(again), { groupCommit });
+      dbs.set(t, { dir, db: again });
+      return t;
+    },
+  });
+}
+
+describe("SQLite widgets schema", () => {
+  test("the database itself refuses a one-sided association, a second one per pair and port, and a 4th slot", () => {
+    const { db } = fresh(true);
+    db.exec("INSERT INTO widgets (id, serial_number, name) VALUES (1,'a','A'),(2,'b','B'),(3,'c','C')");
+    db.exec("INSERT INTO widget_slots (widget_id, ordinal, port) VALUES (1,0,'P'),(1,1,'P'),(2,0,'P'),(3,0,'P')");
+    expect(() => db.exec("BEGIN; UPDATE widget_slots SET partner_id = 2 WHERE widget_id = 1 AND ordinal = 0; COMMIT")).toThrow(/FOREIGN KEY/);
+    db.exec("ROLLBACK");
+    db.exec("BEGIN; UPDATE widget_slots SET partner_id = 2 WHERE widget_id = 1 AND ordinal = 0; UPDATE widget_slots SET partner_id = 1 WHERE widget_id = 2; COMMIT");
+    expect(() => db.exec("UPDATE widget_slots SET partner_id = 2 WHERE widget_id = 1 AND ordinal = 1")).toThrow(/UNIQUE/);
+    expect(() => db.exec("INSERT INTO widget_slots (widget_id, ordinal, port) VALUES (3, 3, 'P')")).toThrow(/CHECK/);
+    expect(() => db.exec("INSERT INTO widget_slots (widget_id, ordinal, port) VALUES (3, 1, 'X')")).toThrow(/CHECK/);
+    expect(() => db.exec("UPDATE widget_slots SET partner_id = 3 WHERE widget_id = 3")).toThrow(/CHECK/);
+    // cascade: removing a frees b's slot
+    db.exec("DELETE FROM widgets WHERE id = 1");
+    expect(db.prepare("SELECT widget_id, partner_id FROM widget_slots ORDER BY widget_id").all()).toEqual([
+      { widget_id: 2, partner_id: null },
+      { widget_id: 3, partner_id: null },
+    ]);
+  });
+
+  test("reads through the reader connection do not see a change before its commit", async () => {
+    const { store } = fresh(true);
+    const pending = store.add({ sn: "x", name: "X", slots: [] });
+    expect(await store.get("x")).toBeNull();
+    await pending;
+    expect((await store.get("x"))!.widget_name).toBe("X");
+  });
+
+  test("mutations of one turn share one commit; a refusal inside the batch leaves the others applied", async () => {
+    const { store } = fresh(true);
+    const before = store.commits;
+    const results = await Promise.allSettled([
+      store.add({ sn: "a", name: "A", slots: ["P"] }),
+      store.add({ sn: "a", name: "dup", slots: [] }),
+      store.add({ sn: "b", name: "B", slots: ["P"] }),
+      store.associate("a", "b", "P"),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+    expect(store.commits - before).toBe(1);
+    expect((await store.get("a"))!).toEqual({ widget_sn: "a", widget_name: "A", slots: [{ port: "P", associated_with: "b" }] });
+    expect(store.count()).toBe(2);
+  });
+
+  test("indexes serve every query (EXPLAIN QUERY PLAN has no table scan)", () => {
+    const { db } = fresh(true);
+    const plans = [
+      "SELECT id FROM widgets WHERE serial_number = 'x'",
+      "SELECT ordinal FROM widget_slots WHERE widget_id = 1 AND port = 'P' AND partner_id IS NULL",
+      "SELECT ordinal, port, partner_id FROM widget_slots WHERE widget_id = 1",
+      "SELECT id, name FROM widgets WHERE serial_number = 'x'",
+      "SELECT id, serial_number, name FROM widgets WHERE serial_number > '' ORDER BY serial_number LIMIT 101",
+      "UPDATE widget_slots SET partner_id = NULL WHERE widget_id = 1 AND port = 'P' AND partner_id = 2",
+    ].flatMap((q) => (db.prepare(`EXPLAIN QUERY PLAN ${q}`).all() as { detail: string }[]).map((r) => r.detail));
+    expect(plans.filter((d) => /^SCAN (widgets|widget_slots)\b(?! USING)/.test(d))).toEqual([]);
+  });
+});
