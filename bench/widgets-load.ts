@@ -1,7 +1,7 @@
 // HTTP load on the widgets routes (wrk -t1 -c50 keep-alive) against a bare Bun.serve baseline in
 // the same run: each route alone and the mixed 40% add / 40% associate / 10% remove / 10% read
 // profile, on a small database (10k seeded widgets) and, with --data-dir, on the 10M database.
-// Usage: bun run bench/widgets-load.ts [--data-dir /work/10m-data --widgets 10000000] [--duration 5] [--rounds 1]
+// Usage: bun run bench/widgets-load.ts [--data-dir /work/10m-data --widgets 10000000 [--skip-small]] [--duration 5] [--rounds 1] [--cases add,read]
 // The seeded serial numbers are s1-<zero-padded index> (scripts/seed.ts --seed 1).
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +17,9 @@ const rounds = Number(arg("rounds") ?? 1);
 const bigDir = arg("data-dir");
 const bigN = Number(arg("widgets") ?? 10_000_000);
 const SMALL_N = 10_000;
+/** --cases add,read,page,associate,mixed (default all); --skip-small to load only --data-dir. */
+const only = arg("cases")?.split(",");
+const skipSmall = process.argv.includes("--skip-small");
 
 const pad = (n: number) => String(Math.max(n - 1, 0)).length;
 
@@ -96,7 +99,7 @@ export async function widgetsLoad(): Promise<Row[]> {
   if (!haveWrk()) throw new Error("wrk not installed (apt-get install wrk)");
   const smallDir = tempDir("pexd-widgets-bench-");
   await seedSmall(smallDir);
-  const dbs: [string, string, number][] = [["10k widgets", smallDir, SMALL_N]];
+  const dbs: [string, string, number][] = skipSmall ? [] : [["10k widgets", smallDir, SMALL_N]];
   if (bigDir) dbs.push([`${(bigN / 1e6).toFixed(0)}M widgets`, bigDir, bigN]);
   const rows: Row[] = [];
   const base = await startBaseline();
@@ -112,7 +115,7 @@ export async function widgetsLoad(): Promise<Row[]> {
           ["GET /widgets?limit=100&after=(random)", "/", "page"],
           ["POST /rpc/associate_widgets (random seeded pair)", "/", "associate"],
           ["mixed 40 add / 40 associate / 10 remove / 10 read", "/", "mixed"],
-        ];
+        ].filter(([, , script]) => !script || !only || only.includes(script)) as [string, string, string][];
         for (let r = 0; r < rounds; r++) {
           for (const [name, path, script] of cases) {
             const tag = `b${Date.now().toString(36)}${r}-`;

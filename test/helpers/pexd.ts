@@ -70,8 +70,8 @@ export async function startPexd(opts: { env?: Record<string, string>; dataDir?: 
       }
     }
   };
-  void pump(proc.stdout as ReadableStream<Uint8Array>, true);
-  void pump(proc.stderr as ReadableStream<Uint8Array>, false);
+  // Both pipes drained (EOF): stop() waits for it, so every line the process wrote is in `logs`.
+  const drained = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>, true), pump(proc.stderr as ReadableStream<Uint8Array>, false)]).catch(() => {});
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const exited = proc.exited.then((code) => {
     throw new Error(`pexd exited with ${code} before listening:\n${text}`);
@@ -91,7 +91,9 @@ export async function startPexd(opts: { env?: Record<string, string>; dataDir?: 
   exited.catch(() => {});
   const stop = async (signal: NodeJS.Signals | number = "SIGTERM") => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-    return await proc.exited;
+    const code = await proc.exited;
+    await drained;
+    return code;
   };
   return {
     url: `http://127.0.0.1:${port}`,

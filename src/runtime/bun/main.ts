@@ -8,6 +8,7 @@ import { createLogger, type Logger } from "../../log.ts";
 import { SqliteCommitter } from "../../storage/sqlite/committer.ts";
 import { SqliteFibStore } from "../../storage/sqlite/fib.sqlite.ts";
 import pkg from "../../../package.json" with { type: "json" };
+import { startCheckpointer } from "./checkpointer.ts";
 import { asPort, openDatabase } from "./sqlite.ts";
 import type { WireContext } from "./wire.ts";
 import type { PexdModule } from "../../module.ts";
@@ -56,6 +57,7 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
   const startedAt = Date.now();
   const { db, path, applied } = openDatabase(config.dataDir);
   if (applied.length) log.info("migrations applied", { applied });
+  const checkpointer = startCheckpointer(db, path, log);
   // Every store writes through this one transaction batcher (see committer.ts).
   const tx = new SqliteCommitter(asPort(db));
   const fib = await FibService.open(new SqliteFibStore(asPort(db), tx), { flushMs: config.fibFlushMs, log });
@@ -101,6 +103,7 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
       for (const m of [...modules].reverse()) await m.close?.().catch((e) => log.error("module close failed", { module: m.name, error: String(e) }));
       await fib.close();
       tx.flush();
+      await checkpointer.stop();
       db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
       db.close();
       log.notice("stopped", { fib_index: fib.index });
