@@ -41,6 +41,8 @@ export async function coreLoad(): Promise<Row[]> {
   db.exec("UPDATE fib_state SET idx = 100000 WHERE id = 1");
   db.close();
   const big = await startPexd({ PEXD_LOG_LEVEL: "warn" }, bigDir);
+  // GET /next from 0 at the default log level: the index (and the value's length) grows all run.
+  const steps = await startPexd({});
 
   const cases: [string, { url: string; rssKiB(): number }, string, string?][] = [
     ["bare Bun.serve baseline", base, "/"],
@@ -50,10 +52,12 @@ export async function coreLoad(): Promise<Row[]> {
     ["GET /current at index 100,000 (20,899-digit value)", big, "/current"],
     // Alternating keeps the index (and so the value's size) small: this measures the commit path.
     ["POST /next + /previous alternating (group commit, log warn)", quiet, "/next", ALTERNATE],
+    ["GET /next from index 0, growing (group commit, log info)", steps, "/next"],
   ];
   const results = new Map<string, WrkResult[]>();
   // Interleave rounds so drift on this shared machine hits every case alike.
   for (let r = 0; r < rounds; r++) {
+    await fetch(steps.url + "/reset", { method: "POST" });
     for (const [name, srv, path, lua] of cases) {
       const res = await wrk({ url: srv.url + path, duration, connections: 50, ...(lua ? { lua } : {}) });
       if (res.non2xx || res.errors) console.error(`${name}: ${res.non2xx} non-2xx, ${res.errors} socket errors`);
@@ -74,7 +78,9 @@ export async function coreLoad(): Promise<Row[]> {
     };
   });
   const fibAfter = await (await fetch(quiet.url + "/current")).json();
-  for (const s of [base, info, quiet, big]) await s.stop();
+  const reached = await (await fetch(steps.url + "/current")).json();
+  for (const s of [base, info, quiet, big, steps]) await s.stop();
+  console.error(`GET /next reached index ${reached.index} in the last round`);
   console.error(`counter after the run: index ${fibAfter.index} (every step committed before its answer)`);
   return rows;
 }

@@ -3,15 +3,14 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
-import { methodNotAllowed } from "hono/method-not-allowed";
-import { requestId } from "hono/request-id";
+import { TrieRouter } from "hono/router/trie-router";
 import type { Config } from "./config.ts";
 import { AppError, errorBody } from "./errors.ts";
 import { registerFibRoutes } from "./fib/fib.routes.ts";
 import type { FibService } from "./fib/fib.service.ts";
 import { createRouter, type AppEnv } from "./http/context.ts";
 import { registerMetaRoutes, type AssetSource, type ReadinessCheck } from "./http/meta.routes.ts";
-import { accessLog, MAX_BODY_BYTES, mutating } from "./http/middleware.ts";
+import { edge, MAX_BODY_BYTES, mutating } from "./http/middleware.ts";
 import type { Logger } from "./log.ts";
 import type { PexdModule } from "./module.ts";
 
@@ -37,25 +36,13 @@ export function createApp(deps: AppDeps): App {
   const now = deps.now ?? (() => performance.timeOrigin + performance.now());
   const app = createRouter();
 
-  app.use(requestId({ generator: () => crypto.randomUUID() }));
-  app.use(accessLog(log, now));
-  app.use(
-    methodNotAllowed({
-      app,
-      onMethodNotAllowed: (c, methods) =>
-        c.json(errorBody("method_not_allowed", `method ${c.req.method} not allowed on ${c.req.path}`, `allowed: ${methods.join(", ")}`), 405, {
-          Allow: methods.join(", "),
-        }),
-    }),
-  );
-  app.use(
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`, null, "send at most 64 KiB");
-      },
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new AppError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`, null, "send at most 64 KiB");
+    },
+  });
+  app.use(edge(log, now, limitBody));
 
   app.onError((err, c) => {
     if (err instanceof AppError) {
@@ -71,7 +58,17 @@ export function createApp(deps: AppDeps): App {
     log.error("unhandled error", { route: c.req.path, request_id: c.get("requestId"), error: err instanceof Error ? err.stack ?? err.message : String(err) });
     return c.json(errorBody("internal_error", "internal server error", null, `request id ${c.get("requestId")}`), 500);
   });
-  app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`, null, "GET / lists every route"), 404));
+  // 405 is decided only once no route matched (no per-request middleware frame for it).
+  const allowedMethods = methodsByPath(app);
+  app.notFound((c) => {
+    const methods = allowedMethods(c.req.path);
+    if (methods.length) {
+      return c.json(errorBody("method_not_allowed", `method ${c.req.method} not allowed on ${c.req.path}`, `allowed: ${methods.join(", ")}`), 405, {
+        Allow: methods.join(", "),
+      });
+    }
+    return c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`, null, "GET / lists every route"), 404);
+  });
 
   const mut = mutating(config.apiToken);
   registerMetaRoutes(app, {
@@ -85,4 +82,25 @@ export function createApp(deps: AppDeps): App {
   for (const m of deps.modules ?? []) m.register(app, { config, log, mutating: mut });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   return app;
+}
+
+/** The methods registered for a path (GET implies HEAD), built on first use from the routes. */
+function methodsByPath(app: App): (path: string) => string[] {
+  let router: TrieRouter<string[]> | undefined;
+  return (path) => {
+    if (!router) {
+      const byPath = new Map<string, Set<string>>();
+      for (const r of app.routes) {
+        if (r.method === "ALL" || r.method === "HEAD") continue;
+        const set = byPath.get(r.path) ?? new Set<string>();
+        set.add(r.method);
+        if (r.method === "GET") set.add("HEAD");
+        byPath.set(r.path, set);
+      }
+      router = new TrieRouter<string[]>();
+      for (const [p, m] of byPath) router.add("ALL", p, [...m]);
+    }
+    const [matches] = router.match("ALL", path);
+    return [...new Set(matches.flatMap((m) => m[0]))].sort();
+  };
 }

@@ -21,6 +21,9 @@ export interface Logger {
   flush(): void;
 }
 
+/** How long info/debug lines may wait in the buffer. */
+export const FLUSH_MS = 25;
+
 export function createLogger(level: LogLevel, write: (chunk: string) => void, now: () => number = Date.now): Logger {
   const min = RANK[level];
   let buf = "";
@@ -43,12 +46,14 @@ export function createLogger(level: LogLevel, write: (chunk: string) => void, no
     }
     return lastIso;
   };
+  // Access lines are written in batches every FLUSH_MS (one write per batch: a write per event-loop
+  // turn was ~12% of a small route at 50k req/s); warnings, errors and lifecycle lines at once.
   const append = (line: string) => {
     buf += line + "\n";
     if (buf.length > 65536) flush();
     else if (!scheduled) {
       scheduled = true;
-      setTimeout(flush, 0);
+      setTimeout(flush, FLUSH_MS);
     }
   };
   const emit = (lvl: LogLevel | "notice", msg: string, fields?: Record<string, unknown>) => {
@@ -60,6 +65,7 @@ export function createLogger(level: LogLevel, write: (chunk: string) => void, no
       line = JSON.stringify({ time: isoNow(), level: lvl, msg });
     }
     append(line);
+    if (lvl !== "debug" && lvl !== "info") flush();
   };
   return {
     level,

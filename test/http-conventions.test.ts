@@ -74,7 +74,11 @@ describe("HTTP conventions", async () => {
     const r = await app.request("/current", { headers: { "x-request-id": "abc-123" } });
     expect(r.headers.get("x-request-id")).toBe("abc-123");
     const r2 = await app.request("/nope");
-    expect(r2.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    const r3 = await app.request("/current", { headers: { "x-request-id": "bad id with spaces" } });
+    expect(r2.headers.get("x-request-id")).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
+    // An unsafe client id is replaced, never echoed; generated ids differ.
+    expect(r3.headers.get("x-request-id")).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
+    expect(r3.headers.get("x-request-id")).not.toBe(r2.headers.get("x-request-id"));
   });
 
   test("mutating routes answer Cache-Control: no-store; reads do not", async () => {

@@ -89,6 +89,8 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
 
   const server = Bun.serve({ hostname: config.host, port: config.port, fetch: app.fetch, idleTimeout: 30 });
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
+  // Start-up garbage (module evaluation, the OpenAPI document build) is collected before idling.
+  Bun.gc(true);
   log.notice("listening", { url, port: server.port, database: path, fib_index: fib.index, version: VERSION });
 
   let stopping: Promise<void> | undefined;
