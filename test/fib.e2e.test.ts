@@ -2,6 +2,7 @@
 // stop, recovery at a large index, and start-up refusal of bad configuration.
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fib } from "../src/fib/fib.math.ts";
 import { CLI, ROOT, startPexd, tempDir, type Pexd } from "./helpers/pexd.ts";
@@ -113,6 +114,29 @@ describe("fibonacci end to end", () => {
     expect(err.split("\n")).toHaveLength(1);
     expect(err).toContain(variable);
   });
+
+  for (const [what, prepare, expected] of [
+    ["a data dir that is a regular file", (dir: string) => {
+      writeFileSync(join(dir, "not-a-dir"), "x");
+      return join(dir, "not-a-dir");
+    }, /PEXD_DATA_DIR=.*not-a-dir.*directory the service user can write/],
+    ["a corrupt database file", (dir: string) => {
+      writeFileSync(join(dir, "pexd.sqlite"), Buffer.alloc(8192, 0x5a));
+      return dir;
+    }, /not a database.*restore it from a backup/],
+  ] as const) {
+    test(`${what} stops start-up with exit 73, one clear line, and the file untouched`, async () => {
+      const dir = tempDir();
+      const dataDir = prepare(dir);
+      const before = readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).length]);
+      const proc = Bun.spawn([process.execPath, CLI], { cwd: ROOT, env: { ...process.env, PEXD_PORT: "0", PEXD_DATA_DIR: dataDir }, stdout: "pipe", stderr: "pipe" });
+      expect(await proc.exited).toBe(73);
+      const err = (await new Response(proc.stderr).text()).trim();
+      expect(err.split("\n")).toHaveLength(1);
+      expect(err).toMatch(expected);
+      expect(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).length])).toEqual(before);
+    });
+  }
 
   test("pexd --help lists every variable", async () => {
     const proc = Bun.spawn([process.execPath, CLI, "--help"], { cwd: ROOT, stdout: "pipe" });

@@ -18,6 +18,8 @@ import { wireRelay } from "./relay.wire.ts";
 
 export const VERSION: string = pkg.version;
 export const EX_CONFIG = 78;
+/** sysexits.h EX_CANTCREAT: the data directory or database cannot be opened. */
+export const EX_CANTCREAT = 73;
 const DRAIN_MS = 8000;
 
 /** Parses the environment or exits 78 with one line naming the variable. */
@@ -47,6 +49,23 @@ const assets: AssetSource = async (name) => {
   return (await f.exists()) ? { body: f, type: f.type } : null;
 };
 
+/** The data directory or database cannot be used: start-up stops with one clear line. */
+export class StorageStartupError extends Error {
+  override name = "StorageStartupError" as const;
+}
+
+function openOrExplain(dataDir: string): ReturnType<typeof openDatabase> {
+  try {
+    return openDatabase(dataDir);
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    const hint = /not a database|malformed|corrupt/i.test(reason)
+      ? "the file is not a usable SQLite database: restore it from a backup or move it away"
+      : "check that PEXD_DATA_DIR is a directory the service user can write";
+    throw new StorageStartupError(`cannot open the database in PEXD_DATA_DIR=${dataDir}: ${reason} (${hint})`);
+  }
+}
+
 export interface Running {
   url: string;
   port: number;
@@ -55,7 +74,7 @@ export interface Running {
 
 export async function serve(config: Config, log: Logger = stdoutLogger(config)): Promise<Running> {
   const startedAt = Date.now();
-  const { db, path, applied } = openDatabase(config.dataDir);
+  const { db, path, applied } = openOrExplain(config.dataDir);
   if (applied.length) log.info("migrations applied", { applied });
   const checkpointer = startCheckpointer(db, path, log);
   // Every store writes through this one transaction batcher (see committer.ts).
@@ -117,7 +136,17 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
 export async function main(env: Record<string, string | undefined> = Bun.env): Promise<void> {
   const config = configOrExit(env);
   const log = stdoutLogger(config);
-  const running = await serve(config, log);
+  let running: Running;
+  try {
+    running = await serve(config, log);
+  } catch (e) {
+    if (e instanceof StorageStartupError) {
+      log.flush();
+      process.stderr.write(`pexd: ${e.message}\n`);
+      process.exit(EX_CANTCREAT);
+    }
+    throw e;
+  }
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
     process.on(sig, () => {
       running.stop().then(
