@@ -4,7 +4,7 @@
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { tempDir } from "../test/helpers/pexd.ts";
-import { haveWrk, markdownTable, median, startBaseline, startPexd, wrk, type WrkResult } from "./lib.ts";
+import { ab, haveAb, haveWrk, markdownTable, median, startBaseline, startPexd, wrk, type WrkResult } from "./lib.ts";
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,6 +44,9 @@ export async function coreLoad(): Promise<Row[]> {
   // GET /next from 0 at the default log level: the index (and the value's length) grows all run.
   const steps = await startPexd({});
 
+  // Idle RSS, before any load: a freshly started pexd (default settings) against the bare server.
+  await Bun.sleep(500);
+  const idle = { base: base.rssKiB(), pexd: info.rssKiB() };
   const cases: [string, { url: string; rssKiB(): number }, string, string?][] = [
     ["bare Bun.serve baseline", base, "/"],
     ["GET /health (log info)", info, "/health"],
@@ -77,6 +80,20 @@ export async function coreLoad(): Promise<Row[]> {
       "RSS MiB": Math.round(srv.rssKiB() / 102.4) / 10,
     };
   });
+  // The seeds' own benchmark: ab -c 10 -n 10000 on / (the OpenAPI document), new connections.
+  if (haveAb()) {
+    const abBase = [] as number[];
+    const abPexd = [] as number[];
+    for (let r = 0; r < rounds; r++) {
+      abBase.push((await ab(base.url + "/")).rps);
+      abPexd.push((await ab(info.url + "/")).rps);
+    }
+    const b = median(abBase);
+    const p = median(abPexd);
+    rows.push({ case: "ab -c 10 -n 10000: bare baseline", "req/s": Math.round(b), "p50 ms": NaN, "p99 ms": NaN, "× baseline": 1, "RSS MiB": Math.round(base.rssKiB() / 102.4) / 10 });
+    rows.push({ case: "ab -c 10 -n 10000: GET / (OpenAPI document, log info)", "req/s": Math.round(p), "p50 ms": NaN, "p99 ms": NaN, "× baseline": Math.round((p / b) * 100) / 100, "RSS MiB": Math.round(info.rssKiB() / 102.4) / 10 });
+  }
+  rows.push({ case: "idle RSS (before any load): pexd ÷ bare baseline", "req/s": NaN, "p50 ms": NaN, "p99 ms": NaN, "× baseline": Math.round((idle.pexd / idle.base) * 100) / 100, "RSS MiB": Math.round(idle.pexd / 102.4) / 10 });
   const fibAfter = await (await fetch(quiet.url + "/current")).json();
   const reached = await (await fetch(steps.url + "/current")).json();
   for (const s of [base, info, quiet, big, steps]) await s.stop();

@@ -133,3 +133,26 @@ export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
 };
+
+export interface AbResult {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  failed: number;
+}
+
+/** `ab -c C -n N url` (HTTP/1.0, a new connection per request: Bun closes HTTP/1.0 ones anyway). */
+export async function ab(url: string, opts: { concurrency?: number; requests?: number } = {}): Promise<AbResult> {
+  const proc = Bun.spawn(["ab", "-q", "-c", String(opts.concurrency ?? 10), "-n", String(opts.requests ?? 10000), url], { stdout: "pipe", stderr: "pipe" });
+  const out = await new Response(proc.stdout).text();
+  if ((await proc.exited) !== 0) throw new Error(`ab failed: ${await new Response(proc.stderr).text()}`);
+  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
+  return {
+    rps: num(/Requests per second:\s+([\d.]+)/),
+    p50ms: num(/^\s+50%\s+(\d+)/m),
+    p99ms: num(/^\s+99%\s+(\d+)/m),
+    failed: num(/Failed requests:\s+(\d+)/),
+  };
+}
+
+export const haveAb = () => Bun.which("ab") !== null;

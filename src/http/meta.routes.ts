@@ -45,9 +45,11 @@ const REFERENCE_ASSETS: Record<string, string> = {
 const INIT_JS = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#ui", deepLinking: true, validatorUrl: null });\n`;
 
 export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
-  let doc: unknown;
+  // Generated once (all routes are registered before the first request) and served as a
+  // pre-serialized string: stringifying the whole document per request halved the throughput of /.
+  let doc: string | undefined;
   const document = () =>
-    (doc ??= app.getOpenAPI31Document({
+    (doc ??= JSON.stringify(app.getOpenAPI31Document({
       openapi: "3.1.0",
       info: {
         title: "pexd",
@@ -55,7 +57,8 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
         description:
           "Durable Fibonacci counter, widgets graph, Ethereum JSON-RPC gateway and block relay in one process. Errors use the body {code, message, details, hint}.",
       },
-    }));
+    })));
+  const JSON_TYPE = { "Content-Type": "application/json" };
 
   app.openapi(
     createRoute({
@@ -73,12 +76,12 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
     (c) => {
       const accept = c.req.header("accept") ?? "";
       if (/\btext\/html\b/.test(accept)) return c.html(referencePage(deps.version), 200);
-      return c.json(document() as Record<string, unknown>, 200);
+      return c.body(document(), 200, JSON_TYPE) as never;
     },
   );
   app.openapi(
     createRoute({ method: "get", path: "/openapi.json", tags: ["meta"], summary: "The OpenAPI 3.1 document", responses: { 200: { description: "The document", content: { "application/json": { schema: OpenApiSchema } } } } }),
-    (c) => c.json(document() as Record<string, unknown>, 200),
+    (c) => c.body(document(), 200, JSON_TYPE) as never,
   );
   app.get("/docs/assets/:file", async (c) => {
     const file = c.req.param("file");
