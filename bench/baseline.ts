@@ -1,4 +1,5 @@
 // The bare baseline every HTTP benchmark is compared with: Bun.serve answering a small JSON body.
+export {};
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port: Number(process.env.PORT ?? 0),

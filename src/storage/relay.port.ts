@@ -1,1 +1,55 @@
-export interface RelayStore { readonly __placeholder?: never }
+// The relay storage port (SPEC §4): one call per received frame decides first-wins atomically and
+// updates the sender's stats; reads serve the stats API. Resolving means committed.
+
+export type FrameOutcome = "stored" | "duplicate" | "rejected";
+
+export interface RelayFrame {
+  /** Sender IP address (stats key). */
+  address: string;
+  /** Payload bytes. */
+  bytes: number;
+  /** Receive time, ISO 8601. */
+  at: string;
+  /** Absent when the document has no valid block-number meta tag (counted as rejected). */
+  block?: { number: number; hash: string | null; html: Uint8Array };
+}
+
+export interface RelayTotals {
+  blocks: number;
+  frames: number;
+  duplicates: number;
+  rejected: number;
+  bytes: number;
+  clients: number;
+}
+
+export interface RelayClientStats {
+  address: string;
+  frames: number;
+  bytes: number;
+  duplicates: number;
+  rejected: number;
+  first_seen: string;
+  last_seen: string;
+}
+
+export interface RelayBlockInfo {
+  number: number;
+  hash: string | null;
+  bytes: number;
+  received_at: string;
+  from: string;
+}
+
+export interface RelayStore {
+  /** Stores the block if its number is new (first copy wins) and counts the frame for its sender. */
+  record(frame: RelayFrame): Promise<FrameOutcome>;
+  totals(): Promise<RelayTotals>;
+  /** Every client, by address. */
+  clients(): Promise<RelayClientStats[]>;
+  /** The newest `limit` blocks, newest (highest number) first. */
+  blocks(limit: number): Promise<RelayBlockInfo[]>;
+  /** The stored document, or null. */
+  document(number: number): Promise<Uint8Array | null>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,69 @@
+// SPEC §4 stats API: totals, per-client stats, the newest blocks and one stored document.
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { NotFoundError } from "../errors.ts";
+import type { AppEnv } from "../http/context.ts";
+import { errorResponse, errorResponses } from "../http/schemas.ts";
+import type { RelayStore } from "../storage/relay.port.ts";
+import { BlockParam, BlocksQuery, BlocksSchema, ClientsSchema, StatsSchema } from "./relay.schemas.ts";
+
+const json = <T>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const { 405: methodNotAllowed } = errorResponses;
+
+export function registerRelayRoutes(app: OpenAPIHono<AppEnv>, store: RelayStore): void {
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/stats",
+      tags: ["relay"],
+      summary: "Relay server totals",
+      responses: { 200: json(StatsSchema, "Totals since the database was created"), 405: methodNotAllowed },
+    }),
+    async (c) => c.json(await store.totals(), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/stats/clients",
+      tags: ["relay"],
+      summary: "Per-client stats, keyed by sender IP address",
+      responses: { 200: json(ClientsSchema, "Every client that sent a frame, by address"), 405: methodNotAllowed },
+    }),
+    async (c) => c.json({ items: await store.clients() }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/stats/blocks",
+      tags: ["relay"],
+      summary: "Stored blocks, newest first",
+      request: { query: BlocksQuery },
+      responses: {
+        200: json(BlocksSchema, "The newest `limit` stored blocks"),
+        400: errorResponse("`limit` outside 1–1000 (`invalid_request`)"),
+        405: methodNotAllowed,
+      },
+    }),
+    async (c) => c.json({ items: await store.blocks(c.req.valid("query").limit) }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/stats/blocks/{number}",
+      tags: ["relay"],
+      summary: "The stored HTML document of one block (the first copy received)",
+      request: { params: BlockParam },
+      responses: {
+        200: { description: "The document as received", content: { "text/html": { schema: { type: "string" } } } },
+        400: errorResponse("`number` is not a decimal block number (`invalid_request`)"),
+        404: errorResponse("No document stored for that block (`block_not_found`)"),
+        405: methodNotAllowed,
+      },
+    }),
+    async (c) => {
+      const { number } = c.req.valid("param");
+      const doc = await store.document(Number(number));
+      if (!doc) throw new NotFoundError(`no document stored for block ${number}`, null, "block_not_found");
+      return c.body(doc as Uint8Array<ArrayBuffer>, 200, { "Content-Type": "text/html; charset=utf-8" });
+    },
+  );
+}
