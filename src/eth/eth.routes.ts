@@ -1,0 +1,295 @@
+// SPEC §3 over HTTP: the REST routes (registered per prefix and transport, so /ws/* reuses them with
+// the WebSocket transport) and POST /eth, JSON-RPC 2.0 single and batch.
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { AppError, UnavailableError } from "../errors.ts";
+import type { AppEnv } from "../http/context.ts";
+import { requireJson } from "../http/middleware.ts";
+import { errorResponse as errorDoc, errorResponses } from "../http/schemas.ts";
+import type { Answer, CacheStatus, EthGateway } from "./eth.service.ts";
+import {
+  BlockByNumberBodySchema,
+  JsonRpcBodySchema,
+  JsonRpcResponseSchema,
+  toQuantity,
+  TxByBlockAndIndexBodySchema,
+} from "./eth.schemas.ts";
+import { cacheKey } from "./eth.policy.ts";
+import {
+  checkRequest,
+  errorResponse,
+  INVALID_REQUEST,
+  MAX_BATCH,
+  METHOD_NOT_FOUND,
+  parseMessage,
+  upstreamErrorResponse,
+} from "./jsonrpc.ts";
+import { UpstreamError, type JsonRpcRequest, type RpcTransport } from "./transport.ts";
+
+type App = OpenAPIHono<AppEnv>;
+
+/**
+ * Browser dapps call the gateway cross-origin: open CORS without credentials (nothing to protect).
+ * Written as two header sets rather than hono/cors, whose per-request middleware frame halved the
+ * throughput of a cached route.
+ */
+const CORS_HEADERS = { "access-control-allow-origin": "*", "access-control-expose-headers": "x-cache, x-request-id" } as const;
+const PREFLIGHT_HEADERS = {
+  ...CORS_HEADERS,
+  "access-control-allow-methods": "GET, POST, OPTIONS",
+  "access-control-allow-headers": "content-type, x-request-id",
+  "access-control-max-age": "600",
+} as const;
+const RESPONSE_HEADERS = { "content-type": "application/json", ...CORS_HEADERS } as const;
+
+/** Answers a CORS preflight (OPTIONS) on a gateway path. */
+function allowPreflight(app: App, path: string): void {
+  app.on("OPTIONS", path, (c) => c.body(null, 204, PREFLIGHT_HEADERS));
+}
+
+export function notConfigured(): AppError {
+  return new UnavailableError(
+    "upstream_not_configured",
+    "no Ethereum upstream is configured",
+    null,
+    "set PEXD_ETH_HTTP_URL (or INFURA_PROJECT_ID), or run `make run` for a local anvil chain",
+  );
+}
+
+/** Transport failure → the SPEC error body: 502 upstream_error, 504 upstream_timeout, 503 not configured. */
+export function upstreamAppError(e: UpstreamError): AppError {
+  if (e.kind === "upstream_not_configured") return notConfigured();
+  if (e.kind === "upstream_timeout")
+    return new AppError(
+      504,
+      "upstream_timeout",
+      "the Ethereum upstream did not answer in time",
+      e.message,
+      "retry later; PEXD_ETH_TIMEOUT_MS sets the limit",
+    );
+  return new AppError(502, "upstream_error", "the Ethereum upstream failed", e.message, "retry later");
+}
+
+const gatewayErrors = {
+  502: errorDoc("Every upstream failed (`upstream_error`)"),
+  503: errorDoc("No upstream configured (`upstream_not_configured`)"),
+  504: errorDoc("The upstream timed out (`upstream_timeout`)"),
+} as const;
+
+const rpcOk = (description: string) => ({
+  200: {
+    description: `${description}. The upstream's JSON-RPC response object with id 1 (an upstream JSON-RPC error is passed through unchanged); \`x-cache: HIT|MISS|COALESCED\`.`,
+    headers: {
+      "x-cache": { description: "HIT, MISS or COALESCED", schema: { type: "string" as const, enum: ["HIT", "MISS", "COALESCED"] } },
+    },
+    content: { "application/json": { schema: JsonRpcResponseSchema } },
+  },
+});
+
+export interface RestRouteOptions {
+  /** "" for the HTTP routes, "/ws" for the WebSocket-backed ones. */
+  prefix?: string;
+  /** Transport the upstream calls go through (default: the gateway's). */
+  transport?: RpcTransport;
+  /** OpenAPI tag. */
+  tag?: string;
+}
+
+/** Registers SPEC §3's REST routes under `prefix`, calling upstream through `transport`. */
+export function registerEthRestRoutes(app: App, gateway: EthGateway, opts: RestRouteOptions = {}): void {
+  const prefix = opts.prefix ?? "";
+  const transport = opts.transport ?? gateway.transport;
+  const tags = [opts.tag ?? "ethereum"];
+  const via = transport === gateway.transport ? "" : " (served through the upstream WebSocket)";
+
+  // A hit is answered synchronously: no promise, no microtask (the cached routes' hot path).
+  const answer = (c: Context, method: string, params: unknown[]) => {
+    if (transport.upstreams.length === 0) throw notConfigured();
+    const hit = gateway.peek(cacheKey(method, params), 1);
+    if (hit) return c.body(hit.text(), 200, { ...RESPONSE_HEADERS, "x-cache": "HIT" });
+    return viaGateway(c, method, params);
+  };
+  const viaGateway = async (c: Context, method: string, params: unknown[]) => {
+    let a: Answer;
+    try {
+      a = await gateway.handle({ jsonrpc: "2.0", id: 1, method, params }, transport);
+    } catch (e) {
+      if (e instanceof UpstreamError) throw upstreamAppError(e);
+      throw e;
+    }
+    return c.body(a.text(), 200, { ...RESPONSE_HEADERS, "x-cache": a.cache });
+  };
+
+  const simple: [string, string, string][] = [
+    ["/blocknumber", "eth_blockNumber", "Current block number"],
+    ["/gasprice", "eth_gasPrice", "Current gas price"],
+    ["/eth_blockNumber", "eth_blockNumber", "eth_blockNumber"],
+    ["/eth_gasPrice", "eth_gasPrice", "eth_gasPrice"],
+    ["/eth_coinbase", "eth_coinbase", "eth_coinbase"],
+    ["/eth_chainId", "eth_chainId", "eth_chainId"],
+  ];
+  for (const [path, method, summary] of simple) {
+    allowPreflight(app, prefix + path);
+    app.openapi(
+      createRoute({
+        method: "get",
+        path: prefix + path,
+        tags,
+        summary: `${summary}${via}`,
+        description: `Calls \`${method}\` with no params.`,
+        responses: { ...rpcOk(summary), ...gatewayErrors },
+      }),
+      (c) => answer(c, method, []) as never,
+    );
+  }
+
+  allowPreflight(app, `${prefix}/blockbynumber`);
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${prefix}/blockbynumber`,
+      tags,
+      summary: `A block by number or tag${via}`,
+      description: "Calls `eth_getBlockByNumber(block, txdetails)`.",
+      middleware: [requireJson] as const,
+      request: { body: { required: true, content: { "application/json": { schema: BlockByNumberBodySchema } } } },
+      responses: { ...rpcOk("The block, or null"), ...errorResponses, ...gatewayErrors },
+    }),
+    (c) => {
+      const { block, txdetails } = c.req.valid("json");
+      return answer(c, "eth_getBlockByNumber", [toQuantity(block), txdetails]) as never;
+    },
+  );
+
+  allowPreflight(app, `${prefix}/txbyblockandindex`);
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${prefix}/txbyblockandindex`,
+      tags,
+      summary: `A transaction by block and index${via}`,
+      description: "Calls `eth_getTransactionByBlockNumberAndIndex(block, index)`.",
+      middleware: [requireJson] as const,
+      request: { body: { required: true, content: { "application/json": { schema: TxByBlockAndIndexBodySchema } } } },
+      responses: { ...rpcOk("The transaction, or null"), ...errorResponses, ...gatewayErrors },
+    }),
+    (c) => {
+      const { block, index } = c.req.valid("json");
+      return answer(c, "eth_getTransactionByBlockNumberAndIndex", [toQuantity(block), toQuantity(index)]) as never;
+    },
+  );
+}
+
+/** Methods that need a persistent connection: refused over plain HTTP. */
+const WS_ONLY = new Set(["eth_subscribe", "eth_unsubscribe"]);
+
+interface Item {
+  text: string | null;
+  cache: CacheStatus;
+  failed?: UpstreamError["kind"];
+}
+
+/** The worst cache status of a batch: MISS if anything missed, else COALESCED if anything waited, else HIT. */
+function batchStatus(items: Item[]): CacheStatus {
+  if (items.some((i) => i.cache === "MISS")) return "MISS";
+  return items.some((i) => i.cache === "COALESCED") ? "COALESCED" : "HIT";
+}
+
+/** Apps whose OpenAPI registry already holds the JsonRpcBody component. */
+const documented = new WeakSet<App>();
+
+/** POST `path` (default /eth): JSON-RPC 2.0, single or batch, through the gateway. */
+export function registerJsonRpcRoute(app: App, gateway: EthGateway, opts: { path?: string; transport?: RpcTransport } = {}): void {
+  const path = opts.path ?? "/eth";
+  const transport = opts.transport ?? gateway.transport;
+
+  const one = async (msg: unknown): Promise<Item> => {
+    const checked = checkRequest(msg);
+    if (!checked.ok) return { text: JSON.stringify(checked.response), cache: "MISS" };
+    const req: JsonRpcRequest = checked.request;
+    const id = req.id ?? null;
+    const keep = (text: string) => (checked.hasId ? text : null);
+    if (WS_ONLY.has(req.method)) {
+      return {
+        text: keep(
+          JSON.stringify(
+            errorResponse(id, METHOD_NOT_FOUND, `${req.method} needs a WebSocket: connect to GET ${path} with Upgrade: websocket`),
+          ),
+        ),
+        cache: "MISS",
+      };
+    }
+    try {
+      const a = await gateway.handle(req, transport);
+      return { text: keep(a.text()), cache: a.cache };
+    } catch (e) {
+      if (!(e instanceof UpstreamError)) throw e;
+      return { text: keep(JSON.stringify(upstreamErrorResponse(id, e))), cache: "MISS", failed: e.kind };
+    }
+  };
+
+  allowPreflight(app, path);
+  if (!documented.has(app)) {
+    documented.add(app);
+    app.openAPIRegistry.register("JsonRpcBody", JsonRpcBodySchema);
+  }
+  app.openapi(
+    createRoute({
+      method: "post",
+      path,
+      tags: ["ethereum"],
+      summary: "JSON-RPC 2.0 (single or batch)",
+      description: `Usable as the RPC URL of any Ethereum client library. Batches of up to ${MAX_BATCH} requests; order and ids preserved; notifications (no id) get no answer (204 if nothing is left). Only eth_*, net_*, web3_* pass (-32601 otherwise). Transport failures answer -32603 with data.code upstream_error|upstream_timeout (HTTP 502/504 when every answer failed so).`,
+      middleware: [requireJson] as const,
+      // A reference, not the zod schema: the route validates each message itself (malformed JSON is
+      // -32700 and a bad message -32600, not a 400) and skips a second parse by the validator.
+      request: { body: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/JsonRpcBody" } } } } },
+      responses: {
+        200: {
+          description: "The JSON-RPC response (an array for a batch); `x-cache` is the batch's weakest status",
+          content: { "application/json": { schema: JsonRpcResponseSchema } },
+        },
+        204: { description: "Only notifications were sent" },
+        ...errorResponses,
+        ...gatewayErrors,
+      },
+    }),
+    async (c) => {
+      if (transport.upstreams.length === 0) throw notConfigured();
+      const parsed = parseMessage(await c.req.text());
+      if (!parsed.ok) return c.body(JSON.stringify(parsed.response), 200, RESPONSE_HEADERS) as never;
+      const body = parsed.value;
+      if (body === null || typeof body !== "object") {
+        return c.body(
+          JSON.stringify(errorResponse(null, INVALID_REQUEST, "invalid request: not an object or array")),
+          200,
+          RESPONSE_HEADERS,
+        ) as never;
+      }
+      if (!Array.isArray(body)) {
+        const item = await one(body);
+        if (item.text === null) return c.body(null, 204, CORS_HEADERS) as never;
+        const status = item.failed === "upstream_timeout" ? 504 : item.failed ? 502 : 200;
+        return c.body(item.text, status, { ...RESPONSE_HEADERS, "x-cache": item.cache }) as never;
+      }
+      if (body.length === 0)
+        return c.body(JSON.stringify(errorResponse(null, INVALID_REQUEST, "invalid request: empty batch")), 200, RESPONSE_HEADERS) as never;
+      if (body.length > MAX_BATCH) {
+        return c.body(
+          JSON.stringify(
+            errorResponse(null, INVALID_REQUEST, `invalid request: batch of ${body.length} exceeds the limit of ${MAX_BATCH}`),
+          ),
+          200,
+          RESPONSE_HEADERS,
+        ) as never;
+      }
+      const items = await Promise.all(body.map(one));
+      const answered = items.filter((i) => i.text !== null);
+      if (answered.length === 0) return c.body(null, 204, CORS_HEADERS) as never;
+      // Every answer a transport failure: say so in the status too (SPEC: 502, 504 on timeout).
+      const allFailed = answered.every((i) => i.failed);
+      const status = allFailed ? (answered.every((i) => i.failed === "upstream_timeout") ? 504 : 502) : 200;
+      return c.body(`[${answered.map((i) => i.text).join(",")}]`, status, { ...RESPONSE_HEADERS, "x-cache": batchStatus(items) }) as never;
+    },
+  );
+}

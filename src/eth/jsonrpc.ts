@@ -1,0 +1,62 @@
+// JSON-RPC 2.0 codec for the gateway: validating client messages (single and batch) and building
+// the standard error objects, so routes and the WebSocket half answer malformed input identically.
+import type { JsonRpcError, JsonRpcId, JsonRpcRequest, JsonRpcResponse, UpstreamError } from "./transport.ts";
+
+export const PARSE_ERROR = -32700;
+export const INVALID_REQUEST = -32600;
+export const METHOD_NOT_FOUND = -32601;
+export const INVALID_PARAMS = -32602;
+export const INTERNAL_ERROR = -32603;
+
+/** Largest batch POST /eth accepts (larger batches get one -32600 answer). */
+export const MAX_BATCH = 100;
+
+export function errorResponse(id: JsonRpcId, code: number, message: string, data?: unknown): JsonRpcResponse {
+  const error: JsonRpcError = data === undefined ? { code, message } : { code, message, data };
+  return { jsonrpc: "2.0", id, error };
+}
+
+/** A transport failure as the JSON-RPC error object of SPEC §3: -32603 with data.code. */
+export function upstreamErrorResponse(id: JsonRpcId, e: UpstreamError): JsonRpcResponse {
+  return errorResponse(id, INTERNAL_ERROR, e.message, { code: e.kind });
+}
+
+export type Checked =
+  | { ok: true; request: JsonRpcRequest /** false for a notification (no id member) */; hasId: boolean }
+  | { ok: false; response: JsonRpcResponse };
+
+const validId = (id: unknown): id is JsonRpcId => id === null || typeof id === "string" || (typeof id === "number" && Number.isFinite(id));
+
+/** Validates one element of a request (JSON-RPC 2.0 §4): anything else is -32600 Invalid Request. */
+export function checkRequest(msg: unknown): Checked {
+  if (msg === null || typeof msg !== "object" || Array.isArray(msg)) {
+    return { ok: false, response: errorResponse(null, INVALID_REQUEST, "invalid request: not an object") };
+  }
+  const m = msg as Record<string, unknown>;
+  const hasId = "id" in m;
+  const id = hasId && validId(m.id) ? m.id : null;
+  if (hasId && !validId(m.id))
+    return { ok: false, response: errorResponse(null, INVALID_REQUEST, "invalid request: id must be a string, number or null") };
+  if (m.jsonrpc !== "2.0") return { ok: false, response: errorResponse(id, INVALID_REQUEST, 'invalid request: jsonrpc must be "2.0"') };
+  if (typeof m.method !== "string" || m.method === "")
+    return { ok: false, response: errorResponse(id, INVALID_REQUEST, "invalid request: method must be a non-empty string") };
+  if (m.params !== undefined && (m.params === null || typeof m.params !== "object")) {
+    return { ok: false, response: errorResponse(id, INVALID_REQUEST, "invalid request: params must be an array or an object") };
+  }
+  const request: JsonRpcRequest = {
+    jsonrpc: "2.0",
+    method: m.method,
+    ...(hasId ? { id } : {}),
+    ...(m.params !== undefined ? { params: m.params as unknown[] | Record<string, unknown> } : {}),
+  };
+  return { ok: true, request, hasId };
+}
+
+/** Parses a request body; a parse failure is the -32700 response. */
+export function parseMessage(text: string): { ok: true; value: unknown } | { ok: false; response: JsonRpcResponse } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, response: errorResponse(null, PARSE_ERROR, "parse error: body is not valid JSON") };
+  }
+}

@@ -1,0 +1,154 @@
+// Upstream failure end to end (real Bun entry, real anvil): failover past a dead upstream, 502 when
+// the upstream is down, 504 when it hangs, 503 with none configured, and no credential in any output.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createServer } from "node:net";
+import { startAnvil, type Anvil } from "./helpers/anvil.ts";
+import { startPexd, type Pexd } from "./helpers/pexd.ts";
+
+const JSON_CT = { "content-type": "application/json" };
+let anvil: Anvil;
+const started: Pexd[] = [];
+
+async function deadPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function pexdWith(env: Record<string, string>): Promise<Pexd> {
+  const p = await startPexd({ env });
+  started.push(p);
+  return p;
+}
+
+/** Resolves once the kernel reports the process stopped (SIGSTOP is delivered asynchronously). */
+async function stopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const stat = await Bun.file(`/proc/${pid}/stat`).text();
+    // Field 3, after the parenthesised command name: T = stopped.
+    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("T")) return;
+    await Bun.sleep(10);
+  }
+  throw new Error(`process ${pid} did not stop`);
+}
+
+const errorCode = async (res: Response) => ((await res.json()) as { code: string; message: string; details: string | null }).code;
+
+beforeAll(async () => {
+  anvil = await startAnvil();
+}, 60_000);
+
+afterAll(async () => {
+  for (const p of started) await p.dispose();
+  process.kill(anvil.pid, "SIGCONT");
+  await anvil?.stop();
+});
+
+describe("upstream failure", () => {
+  test("failover: the first upstream a dead port, the second anvil; /ready names the dead one", async () => {
+    const dead = await deadPort();
+    const p = await pexdWith({ PEXD_ETH_HTTP_URL: `http://127.0.0.1:${dead},${anvil.url}` });
+    for (const path of ["/eth_chainId", "/blocknumber", "/gasprice"]) {
+      const res = await fetch(p.url + path);
+      expect(res.status).toBe(200);
+    }
+    const body = (await (await fetch(`${p.url}/eth_chainId`)).json()) as { result: string };
+    expect(body.result).toBe("0x7a69");
+    const ready = await fetch(`${p.url}/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain(`127.0.0.1:${dead}`);
+  });
+
+  test("with no upstream configured every gateway route answers 503 upstream_not_configured", async () => {
+    const p = await pexdWith({});
+    const gets = ["/blocknumber", "/gasprice", "/eth_blockNumber", "/eth_gasPrice", "/eth_coinbase", "/eth_chainId"];
+    for (const path of gets) {
+      const res = await fetch(p.url + path);
+      expect(res.status).toBe(503);
+      expect(await errorCode(res)).toBe("upstream_not_configured");
+    }
+    const posts: [string, unknown][] = [
+      ["/blockbynumber", { block: "latest" }],
+      ["/txbyblockandindex", { block: 1, index: 0 }],
+      ["/eth", { jsonrpc: "2.0", id: 1, method: "eth_chainId" }],
+    ];
+    for (const [path, body] of posts) {
+      const res = await fetch(p.url + path, { method: "POST", headers: JSON_CT, body: JSON.stringify(body) });
+      expect(res.status).toBe(503);
+      expect(await errorCode(res)).toBe("upstream_not_configured");
+    }
+    expect((await fetch(`${p.url}/ready`)).status).toBe(200);
+  });
+
+  test("upstream down: 502 upstream_error on REST, -32603 on /eth; credentials never shown", async () => {
+    const dead = await deadPort();
+    const p = await pexdWith({ PEXD_ETH_HTTP_URL: `http://alice:s3cretpass@127.0.0.1:${dead}/v3/projectkey123` });
+    const res = await fetch(`${p.url}/gasprice`);
+    expect(res.status).toBe(502);
+    const text = await res.text();
+    expect(JSON.parse(text).code).toBe("upstream_error");
+    const rpc = await fetch(`${p.url}/eth`, {
+      method: "POST",
+      headers: JSON_CT,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 42, method: "eth_blockNumber" }),
+    });
+    expect(rpc.status).toBe(502);
+    const rtext = await rpc.text();
+    const rbody = JSON.parse(rtext) as { id: number; error: { code: number; data: { code: string } } };
+    expect(rbody.id).toBe(42);
+    expect(rbody.error.code).toBe(-32603);
+    expect(rbody.error.data.code).toBe("upstream_error");
+    // Batch: every entry answered, each with its id.
+    const batch = await fetch(`${p.url}/eth`, {
+      method: "POST",
+      headers: JSON_CT,
+      body: JSON.stringify([
+        { jsonrpc: "2.0", id: 1, method: "eth_chainId" },
+        { jsonrpc: "2.0", id: 2, method: "admin_x" },
+      ]),
+    });
+    expect(batch.status).toBe(200);
+    const bbody = (await batch.json()) as { id: number; error: { code: number } }[];
+    expect(bbody.map((b) => [b.id, b.error.code])).toEqual([
+      [1, -32603],
+      [2, -32601],
+    ]);
+    await p.stop();
+    for (const out of [text, rtext, p.output()]) {
+      expect(out).not.toContain("s3cretpass");
+      expect(out).not.toContain("projectkey123");
+      expect(out).not.toContain(btoa("alice:s3cretpass"));
+    }
+  });
+
+  test("upstream hangs: 504 upstream_timeout; it recovers when the upstream answers again", async () => {
+    const p = await pexdWith({ PEXD_ETH_HTTP_URL: anvil.url, PEXD_ETH_TIMEOUT_MS: "300" });
+    process.kill(anvil.pid, "SIGSTOP");
+    try {
+      await stopped(anvil.pid);
+      const res = await fetch(`${p.url}/gasprice`);
+      // Status and body together, so a failure shows what came back instead.
+      expect({ status: res.status, body: await res.json() }).toMatchObject({ status: 504, body: { code: "upstream_timeout" } });
+      const rpc = await fetch(`${p.url}/eth`, {
+        method: "POST",
+        headers: JSON_CT,
+        body: JSON.stringify({ jsonrpc: "2.0", id: "t", method: "eth_chainId" }),
+      });
+      expect(rpc.status).toBe(504);
+      expect(((await rpc.json()) as { error: { data: { code: string } } }).error.data.code).toBe("upstream_timeout");
+    } finally {
+      process.kill(anvil.pid, "SIGCONT");
+    }
+    // The upstream is marked down, but as the only one it is re-probed by the next call.
+    let status = 0;
+    const deadline = Date.now() + 30_000;
+    while (status !== 200 && Date.now() < deadline) {
+      status = (await fetch(`${p.url}/eth_chainId`)).status;
+      if (status !== 200) await Bun.sleep(100);
+    }
+    expect(status).toBe(200);
+  });
+});

@@ -1,0 +1,293 @@
+// EthGateway + HttpTransport against a real anvil behind a counting proxy: coalescing, the
+// finality-aware cache, the byte bound, head drops, failover/health and the no-retry rule for writes.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createServer } from "node:net";
+import { privateKeyToAccount } from "viem/accounts";
+import { parseConfig } from "../src/config.ts";
+import { buildEthGateway, ethModule } from "../src/eth/eth.module.ts";
+import { EthGateway } from "../src/eth/eth.service.ts";
+import { UpstreamMetrics } from "../src/eth/eth.metrics.ts";
+import { cacheKey, classify } from "../src/eth/eth.policy.ts";
+import { ResponseCache } from "../src/eth/eth.cache.ts";
+import { HttpTransport } from "../src/eth/http.transport.ts";
+import { UpstreamError } from "../src/eth/transport.ts";
+import { ANVIL_KEY_0, startAnvil, type Anvil } from "./helpers/anvil.ts";
+import { startCountingProxy, type CountingProxy } from "./helpers/counting-proxy.ts";
+
+let anvil: Anvil;
+let proxy: CountingProxy;
+
+/** A port nothing listens on (bound, then released). */
+async function deadPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+const up = (url: string) => ({ label: url, url });
+
+function gatewayOver(url: string, opts: { ttl?: number; max?: number; depth?: number } = {}) {
+  const metrics = new UpstreamMetrics();
+  const transport = new HttpTransport({ upstreams: [up(url)], timeoutMs: 10_000, metrics });
+  const gw = new EthGateway({
+    transport,
+    cacheTtlMs: opts.ttl ?? 60_000,
+    cacheMaxBytes: opts.max ?? 1 << 24,
+    finalityDepth: opts.depth ?? 2,
+  });
+  return { gw, transport, metrics };
+}
+
+beforeAll(async () => {
+  anvil = await startAnvil();
+  proxy = await startCountingProxy(anvil);
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await anvil?.stop();
+});
+
+describe("policy", () => {
+  test("classifies by method and block selector", () => {
+    expect(classify("eth_chainId", [])).toEqual({ kind: "forever" });
+    expect(classify("eth_blockNumber", [])).toEqual({ kind: "head" });
+    expect(classify("eth_getBlockByNumber", ["latest", false])).toEqual({ kind: "head" });
+    expect(classify("eth_getBlockByNumber", ["finalized", false])).toEqual({ kind: "head" });
+    expect(classify("eth_getBlockByNumber", ["pending", false])).toEqual({ kind: "never" });
+    expect(classify("eth_getBlockByNumber", ["0x10", false])).toEqual({ kind: "block", number: 16n });
+    expect(classify("eth_getBalance", ["0xabc", { blockHash: `0x${"1".repeat(64)}` }])).toEqual({ kind: "hash" });
+    expect(classify("eth_getTransactionCount", ["0xabc", "pending"])).toEqual({ kind: "never" });
+    expect(classify("eth_getTransactionReceipt", ["0x1"])).toEqual({ kind: "tx" });
+    expect(classify("eth_getLogs", [{ fromBlock: "0x1", toBlock: "0x5" }])).toEqual({ kind: "block", number: 5n });
+    expect(classify("eth_getLogs", [{ fromBlock: "0x1" }])).toEqual({ kind: "head" });
+    expect(classify("eth_sendRawTransaction", ["0x00"])).toEqual({ kind: "write" });
+    expect(classify("eth_getFilterChanges", ["0x1"])).toEqual({ kind: "never" });
+    expect(cacheKey("eth_getBalance", ["0xABCdef", "latest"])).toBe(cacheKey("eth_getBalance", ["0xabcdef", "latest"]));
+    expect(cacheKey("eth_call", [{ to: "0x1", data: "0x2" }])).toBe(cacheKey("eth_call", [{ data: "0x2", to: "0x1" }]));
+  });
+
+  test("LRU by bytes: the bound holds and the least recent goes first", () => {
+    const c = new ResponseCache(1000);
+    for (let i = 0; i < 50; i++) c.set(`k${i}`, `"${"x".repeat(100)}"`, Infinity, false);
+    expect(c.bytes).toBeLessThanOrEqual(1000);
+    expect(c.evictions).toBeGreaterThan(0);
+    expect(c.get("k0", 0)).toBeUndefined();
+    expect(c.get("k49", 0)?.raw).toBe(`"${"x".repeat(100)}"`);
+    expect(c.set("huge", "x".repeat(2000), Infinity, false)).toBe(false);
+  });
+});
+
+describe("gateway over anvil", () => {
+  test("N identical concurrent reads share one upstream call; each caller keeps its id", async () => {
+    const { gw } = gatewayOver(proxy.url);
+    proxy.reset();
+    const N = 25;
+    const answers = await Promise.all(
+      Array.from({ length: N }, (_, i) =>
+        gw.handle({
+          jsonrpc: "2.0",
+          id: `c${i}`,
+          method: "eth_getBalance",
+          params: ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "latest"],
+        }),
+      ),
+    );
+    expect(proxy.count("eth_getBalance")).toBe(1);
+    expect(answers.filter((a) => a.cache === "MISS")).toHaveLength(1);
+    expect(answers.filter((a) => a.cache === "COALESCED")).toHaveLength(N - 1);
+    const direct = await anvil.rpc<string>("eth_getBalance", ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "latest"]);
+    answers.forEach((a, i) => {
+      expect(a.response).toEqual({ jsonrpc: "2.0", id: `c${i}`, result: direct });
+      expect(JSON.parse(a.text())).toEqual({ jsonrpc: "2.0", id: `c${i}`, result: direct });
+    });
+    const again = await gw.handle({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "eth_getBalance",
+      params: ["0xF39FD6E51AAD88F6F4CE6AB8827279CFFFB92266", "latest"],
+    });
+    expect(again.cache).toBe("HIT");
+    expect(proxy.count("eth_getBalance")).toBe(1);
+  });
+
+  test("a new head drops head-dependent answers but keeps final blocks and constants", async () => {
+    for (let i = 0; i < 6; i++) await anvil.rpc("evm_mine");
+    const { gw } = gatewayOver(proxy.url, { depth: 2 });
+    const head = BigInt(await anvil.rpc<string>("eth_blockNumber"));
+    const call = (method: string, params: unknown[] = []) => gw.handle({ jsonrpc: "2.0", id: 1, method, params });
+    expect((await call("eth_blockNumber")).cache).toBe("MISS");
+    expect(gw.head).toBe(head);
+    await call("eth_chainId");
+    await call("eth_getBlockByNumber", ["0x1", false]); // final: 1 + 2 <= head
+    await call("eth_getBlockByNumber", [`0x${head.toString(16)}`, false]); // not final
+    await call("eth_getBlockByNumber", ["finalized", false]);
+    expect((await call("eth_getBlockByNumber", ["0x1", false])).cache).toBe("HIT");
+    expect((await call("eth_getBlockByNumber", [`0x${head.toString(16)}`, false])).cache).toBe("HIT");
+    gw.onNewHead(head + 1n);
+    expect((await call("eth_chainId")).cache).toBe("HIT");
+    expect((await call("eth_getBlockByNumber", ["0x1", false])).cache).toBe("HIT");
+    expect((await call("eth_getBlockByNumber", [`0x${head.toString(16)}`, false])).cache).toBe("MISS");
+    expect((await call("eth_getBlockByNumber", ["finalized", false])).cache).toBe("MISS");
+    expect((await call("eth_blockNumber")).cache).toBe("MISS");
+  });
+
+  test("a receipt by hash is kept only until the next head while recent, forever once final", async () => {
+    const { gw } = gatewayOver(proxy.url, { depth: 2 });
+    const account = privateKeyToAccount(ANVIL_KEY_0);
+    const nonce = Number(await anvil.rpc<string>("eth_getTransactionCount", [account.address, "pending"]));
+    const raw = await account.signTransaction({
+      chainId: 31337,
+      nonce,
+      to: "0x000000000000000000000000000000000000bEEF",
+      value: 1n,
+      gas: 21000n,
+      maxFeePerGas: 10n ** 11n,
+      maxPriorityFeePerGas: 10n ** 9n,
+      type: "eip1559",
+    });
+    const hash = await anvil.rpc<string>("eth_sendRawTransaction", [raw]); // anvil mines it at once
+    const receipt = (n: number) => gw.handle({ jsonrpc: "2.0", id: n, method: "eth_getTransactionReceipt", params: [hash] });
+    await gw.handle({ jsonrpc: "2.0", id: 0, method: "eth_blockNumber" });
+    const mined = BigInt((await anvil.rpc<{ blockNumber: string }>("eth_getTransactionReceipt", [hash])).blockNumber);
+    expect((await receipt(1)).cache).toBe("MISS");
+    expect((await receipt(2)).cache).toBe("HIT");
+    gw.onNewHead(mined + 1n); // a reorg could still move it
+    expect((await receipt(3)).cache).toBe("MISS");
+    gw.onNewHead(mined + 2n); // final now: the answer fetched from here on is kept across heads
+    expect((await receipt(4)).cache).toBe("MISS");
+    gw.onNewHead(mined + 3n);
+    const last = await receipt(5);
+    expect(last.cache).toBe("HIT");
+    expect((last.response.result as { transactionHash: string }).transactionHash).toBe(hash);
+  });
+
+  test("null answers are not cached; upstream JSON-RPC errors pass unchanged and are not cached", async () => {
+    const { gw } = gatewayOver(proxy.url);
+    proxy.reset();
+    const missing = `0x${"ab".repeat(32)}`;
+    const a = await gw.handle({ jsonrpc: "2.0", id: 1, method: "eth_getTransactionReceipt", params: [missing] });
+    const b = await gw.handle({ jsonrpc: "2.0", id: 2, method: "eth_getTransactionReceipt", params: [missing] });
+    expect(a.response).toEqual({ jsonrpc: "2.0", id: 1, result: null });
+    expect(b.cache).toBe("MISS");
+    expect(proxy.count("eth_getTransactionReceipt")).toBe(2);
+    const direct = await fetch(anvil.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "eth_getBlockByNumber", params: ["0xzz", false] }),
+    }).then((r) => r.json() as Promise<{ error: unknown }>);
+    const e1 = await gw.handle({ jsonrpc: "2.0", id: 9, method: "eth_getBlockByNumber", params: ["0xzz", false] });
+    const e2 = await gw.handle({ jsonrpc: "2.0", id: 9, method: "eth_getBlockByNumber", params: ["0xzz", false] });
+    expect(e1.response).toEqual({ jsonrpc: "2.0", id: 9, error: direct.error } as never);
+    expect(e2.cache).toBe("MISS");
+  });
+
+  test("writes are neither coalesced nor cached, and the cache bound holds under many blocks", async () => {
+    const { gw } = gatewayOver(proxy.url, { max: 4096 });
+    const account = privateKeyToAccount(ANVIL_KEY_0);
+    const nonce = Number(await anvil.rpc<string>("eth_getTransactionCount", [account.address, "pending"]));
+    const raw = await account.signTransaction({
+      chainId: 31337,
+      nonce,
+      to: "0x000000000000000000000000000000000000dEaD",
+      value: 1n,
+      gas: 21000n,
+      maxFeePerGas: 10n ** 11n,
+      maxPriorityFeePerGas: 10n ** 9n,
+      type: "eip1559",
+    });
+    proxy.reset();
+    const sends = await Promise.all([1, 2].map((id) => gw.handle({ jsonrpc: "2.0", id, method: "eth_sendRawTransaction", params: [raw] })));
+    expect(proxy.count("eth_sendRawTransaction")).toBe(2);
+    expect(sends.every((s) => s.cache === "MISS")).toBe(true);
+    expect(sends.some((s) => typeof s.response.result === "string")).toBe(true);
+    const head = Number(await anvil.rpc<string>("eth_blockNumber"));
+    for (let n = 0; n <= head; n++)
+      await gw.handle({ jsonrpc: "2.0", id: n, method: "eth_getBlockByNumber", params: [`0x${n.toString(16)}`, true] });
+    const s = gw.stats();
+    expect(s.bytes).toBeLessThanOrEqual(4096);
+    expect(s.evictions).toBeGreaterThan(0);
+  });
+});
+
+describe("module", () => {
+  test("metric families move with calls and carry no credentials", async () => {
+    const config = parseConfig({ PEXD_ETH_HTTP_URL: proxy.url.replace("http://", "http://bob:pw123@") });
+    const parts = buildEthGateway(config.eth);
+    const mod = ethModule(parts);
+    expect(mod.name).toBe("eth");
+    const call = (method: string) => parts.gateway.handle({ jsonrpc: "2.0", id: 1, method });
+    await call("eth_blockNumber");
+    await call("eth_blockNumber");
+    await call("eth_chainId");
+    const fams = mod.metrics!();
+    const val = (name: string) =>
+      fams.find((f) => f.name === name)?.samples.reduce((a, x) => a + (x.suffix && x.suffix !== "_count" ? 0 : x.value), 0);
+    expect(val("pexd_eth_cache_hits_total")).toBe(1);
+    expect(val("pexd_eth_cache_misses_total")).toBe(2);
+    expect(val("pexd_eth_upstream_requests_total")).toBe(2);
+    expect(val("pexd_eth_upstream_request_duration_seconds")).toBe(2);
+    expect(val("pexd_eth_head_block")).toBe(Number(await anvil.rpc<string>("eth_blockNumber")));
+    expect(val("pexd_eth_cache_bytes")).toBeGreaterThan(0);
+    expect(JSON.stringify(fams)).not.toContain("pw123");
+    expect(mod.checks?.map((c) => c.name)).toEqual([`eth_upstream ${proxy.url}`]);
+    await mod.checks![0]!.check();
+  });
+});
+
+describe("HTTP transport", () => {
+  test("fails over past a dead upstream, then skips it while it is marked down", async () => {
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const metrics = new UpstreamMetrics();
+    const t = new HttpTransport({ upstreams: [up(dead), up(anvil.url)], timeoutMs: 10_000, metrics });
+    for (let i = 0; i < 5; i++) {
+      const r = await t.call("eth_chainId", []);
+      expect(r.result).toBe("0x7a69");
+    }
+    expect(metrics.total("upstream_error")).toBe(1);
+    expect(metrics.total("ok")).toBe(5);
+    expect(t.health()).toEqual([
+      { upstream: dead, failures: 1, down: true },
+      { upstream: anvil.url, failures: 0, down: false },
+    ]);
+  });
+
+  test("reads are retried with backoff, writes are sent once", async () => {
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const metrics = new UpstreamMetrics();
+    const t = new HttpTransport({ upstreams: [up(dead)], timeoutMs: 10_000, retries: 2, backoffMs: 5, metrics });
+    const read = await t.call("eth_blockNumber", []).catch((e: unknown) => e);
+    expect(read).toBeInstanceOf(UpstreamError);
+    expect((read as UpstreamError).kind).toBe("upstream_error");
+    expect(metrics.total()).toBe(3);
+    const write = await t.call("eth_sendRawTransaction", ["0x00"]).catch((e: unknown) => e);
+    expect((write as UpstreamError).kind).toBe("upstream_error");
+    expect(metrics.total()).toBe(4);
+  });
+
+  test("a silent upstream is a timeout; credentials in the URL never reach errors or labels", async () => {
+    // A listener that accepts and never answers: a hung node.
+    const sockets: { destroy(): void }[] = [];
+    const srv = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const t = new HttpTransport({
+        upstreams: [
+          { label: `http://127.0.0.1:${port}/…`, url: `http://127.0.0.1:${port}/v3/secretproject`, authorization: "Basic c2VjcmV0" },
+        ],
+        timeoutMs: 200,
+      });
+      const e = await t.call("eth_blockNumber", []).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(UpstreamError);
+      expect((e as UpstreamError).kind).toBe("upstream_timeout");
+      expect((e as UpstreamError).message).not.toContain("secretproject");
+      expect((e as UpstreamError).message).not.toContain("c2VjcmV0");
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+});
