@@ -10,6 +10,7 @@ import { SqliteFibStore } from "../../storage/sqlite/fib.sqlite.ts";
 import pkg from "../../../package.json" with { type: "json" };
 import { startCheckpointer } from "./checkpointer.ts";
 import { asPort, openDatabase } from "./sqlite.ts";
+import { websocket } from "./websocket.ts";
 import type { WireContext } from "./wire.ts";
 import type { PexdModule } from "../../module.ts";
 import { wireWidgets } from "./widgets.wire.ts";
@@ -106,7 +107,7 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
     ],
   });
 
-  const server = Bun.serve({ hostname: config.host, port: config.port, fetch: app.fetch, idleTimeout: 30 });
+  const server = Bun.serve({ hostname: config.host, port: config.port, fetch: app.fetch, websocket, idleTimeout: 30 });
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
   // Start-up garbage (module evaluation, the OpenAPI document build) is collected before idling.
   Bun.gc(true);
