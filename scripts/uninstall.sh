@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make uninstall`: stops and removes the pexd service and app; keeps /var/lib/pexd, /etc/pexd and
+# the pexd user unless PURGE=1. With DESTDIR, removes a staged install instead. See docs/vps.md.
+set -euo pipefail
+
+DESTDIR="${DESTDIR:-}"
+DESTDIR="${DESTDIR%/}"
+PURGE="${PURGE:-}"
+APP=/opt/pexd
+DATA=/var/lib/pexd
+ETC=/etc/pexd
+UNIT=/etc/systemd/system/pexd.service
+
+say() { printf 'pexd uninstall: %s\n' "$*"; }
+die() {
+  printf 'pexd uninstall: error: %s\n' "$*" >&2
+  exit 1
+}
+purge() { [ "$PURGE" = 1 ] || [ "$PURGE" = yes ] || [ "$PURGE" = true ]; }
+
+if [ -n "$DESTDIR" ]; then
+  rm -rf "$DESTDIR$APP" "$DESTDIR$APP.new" "$DESTDIR$UNIT"
+  if purge; then rm -rf "$DESTDIR$DATA" "$DESTDIR$ETC"; fi
+  say "removed the staged install under $DESTDIR$(purge || echo ' (kept data and env file)')"
+  exit 0
+fi
+
+[ "$(id -u)" = 0 ] || die "run as root: sudo make uninstall"
+
+if [ -d /run/systemd/system ]; then
+  systemctl disable --now pexd.service >/dev/null 2>&1 || true
+else
+  say "systemd is not running: removing the files only"
+fi
+rm -f "$UNIT"
+rm -rf "/etc/systemd/system/pexd.service.d"
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  systemctl reset-failed pexd.service >/dev/null 2>&1 || true
+fi
+rm -rf "$APP" "$APP.new" "$APP.old" /var/cache/pexd
+
+if purge; then
+  rm -rf "$DATA" "$ETC"
+  if id -u pexd >/dev/null 2>&1; then userdel pexd >/dev/null 2>&1 || true; fi
+  if getent group pexd >/dev/null; then groupdel pexd >/dev/null 2>&1 || true; fi
+  say "removed pexd, its data ($DATA), settings ($ETC) and the pexd user"
+else
+  say "removed pexd; kept the data in $DATA and the settings in $ETC (PURGE=1 removes them)"
+fi
+say "Bun ($(command -v bun 2>/dev/null || echo /usr/local/bin/bun)) was left installed"
