@@ -10,7 +10,7 @@ import { registerFibRoutes } from "./fib/fib.routes.ts";
 import type { FibService } from "./fib/fib.service.ts";
 import { createRouter, type AppEnv } from "./http/context.ts";
 import { registerMetaRoutes, type AssetSource, type ReadinessCheck } from "./http/meta.routes.ts";
-import { edge, MAX_BODY_BYTES, mutating } from "./http/middleware.ts";
+import { edge, MAX_BODY_BYTES, mutating, type RequestObserver } from "./http/middleware.ts";
 import type { Logger } from "./log.ts";
 import type { PexdModule } from "./module.ts";
 
@@ -27,6 +27,8 @@ export interface AppDeps {
   /** Milliseconds, fractional where the runtime can (performance.now based). */
   now?: () => number;
   startedAt?: number;
+  /** Told of every answered request by the edge middleware (the HTTP request metrics). */
+  observeRequest?: RequestObserver;
 }
 
 export type App = OpenAPIHono<AppEnv>;
@@ -42,7 +44,7 @@ export function createApp(deps: AppDeps): App {
       throw new AppError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`, null, "send at most 64 KiB");
     },
   });
-  app.use(edge(log, now, limitBody));
+  app.use(edge(log, now, limitBody, deps.observeRequest));
 
   app.onError((err, c) => {
     if (err instanceof AppError) {

@@ -16,6 +16,7 @@ import type { PexdModule } from "../../module.ts";
 import { wireWidgets } from "./widgets.wire.ts";
 import { wireEth } from "./eth.wire.ts";
 import { wireRelay } from "./relay.wire.ts";
+import { wireMetrics } from "./metrics.wire.ts";
 
 export const VERSION: string = pkg.version;
 export const EX_CONFIG = 78;
@@ -73,7 +74,7 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function serve(config: Config, log: Logger = stdoutLogger(config)): Promise<Running> {
+export async function serve(config: Config, log: Logger = stdoutLogger(config), opts: { httpMetrics?: boolean } = {}): Promise<Running> {
   const startedAt = Date.now();
   const { db, path, applied } = openOrExplain(config.dataDir);
   if (applied.length) log.info("migrations applied", { applied });
@@ -88,6 +89,8 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
     const m = await wire(wctx);
     if (m) modules.push(m);
   }
+  const metrics = wireMetrics({ fib, modules: () => modules, version: VERSION, startedAt, httpMetrics: opts.httpMetrics ?? true });
+  modules.push(metrics);
 
   const app = createApp({
     config,
@@ -95,6 +98,7 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
     version: VERSION,
     fib,
     modules,
+    ...(metrics.observeRequest ? { observeRequest: metrics.observeRequest } : {}),
     assets,
     startedAt,
     checks: [
@@ -117,6 +121,8 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config)):
   const stop = () =>
     (stopping ??= (async () => {
       log.notice("stopping: draining in-flight requests");
+      // Ends open /dashboard/stream responses, which would otherwise hold the drain until DRAIN_MS.
+      await metrics.close();
       // stop(false): no new connections, in-flight requests finish; then force-close the rest.
       const drained = server.stop(false);
       const timeout = new Promise<void>((r) => setTimeout(r, DRAIN_MS).unref());
@@ -139,7 +145,8 @@ export async function main(env: Record<string, string | undefined> = Bun.env): P
   const log = stdoutLogger(config);
   let running: Running;
   try {
-    running = await serve(config, log);
+    // PEXD_HTTP_METRICS=off is for the benchmark only (the metrics' own cost); see docs/metrics.md.
+    running = await serve(config, log, { httpMetrics: env.PEXD_HTTP_METRICS !== "off" });
   } catch (e) {
     if (e instanceof StorageStartupError) {
       log.flush();

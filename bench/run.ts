@@ -1,0 +1,257 @@
+// `make bench`: runs the HTTP load of each route (wrk, against a bare Bun.serve baseline in the same
+// run, metrics middleware on and off), the other suites present in bench/, and writes
+// bench/results/<date>.md with tables and SVG plots of throughput and latency per route.
+// Usage: bun run bench/run.ts [--only http,micro,core,widgets,…] [--duration 5] [--rounds 3] [--list]
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { BENCH_DIR, haveWrk, median, startBaseline, startPexd, wrk, markdownTable, type WrkResult } from "./lib.ts";
+import { renderMarkdown, renderSvg, type RouteResult, type Section } from "./report.ts";
+
+const arg = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const duration = Number(arg("duration") ?? 5);
+const rounds = Number(arg("rounds") ?? 3);
+const RESULTS = resolve(BENCH_DIR, "results");
+
+type Rows = Record<string, string | number>[];
+
+/** Suites from bench/load.ts (core, widgets, …), when that file exists. */
+async function loadSuites(): Promise<Record<string, () => Promise<Rows>>> {
+  const file = resolve(BENCH_DIR, "load.ts");
+  if (!existsSync(file)) return {};
+  const mod = (await import(file)) as { SUITES?: Record<string, () => Promise<Rows>> };
+  return mod.SUITES ?? {};
+}
+
+/**
+ * Other load scripts (bench/<name>-load.ts) that bench/load.ts does not drive: run as subprocesses.
+ * Other bench/*.ts files are helpers (baselines, load generators) and are never run on their own.
+ */
+function extraScripts(loadSuiteFiles: Set<string>): string[] {
+  return readdirSync(BENCH_DIR)
+    .filter((f) => f.endsWith("-load.ts") && !loadSuiteFiles.has(f))
+    .sort();
+}
+
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, "g");
+const stripAnsi = (s: string) => s.replace(ANSI, "");
+
+async function runScript(file: string, args: string[] = []): Promise<string> {
+  const proc = Bun.spawn([process.execPath, "run", join(BENCH_DIR, file), ...args], {
+    stdout: "pipe",
+    stderr: "inherit",
+    env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+  });
+  const out = await new Response(proc.stdout).text();
+  const code = await proc.exited;
+  return stripAnsi(out).trim() + (code === 0 ? "" : `\n\n(exited with status ${code})`);
+}
+
+/** CPU time (user + system, all threads) of a process in clock ticks (100/s on Linux). */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+interface Case {
+  name: string;
+  server: "base" | "on" | "off" | "onInfo" | "offInfo";
+  path: string;
+  lua?: string;
+}
+
+const ALTERNATE = `local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", (i % 2 == 0) and "/previous" or "/next")
+end`;
+
+/** The HTTP suite: each route of the core and the present modules, metrics middleware on and off. */
+async function httpSuite(): Promise<{ routes: RouteResult[]; findings: string[] }> {
+  if (!haveWrk()) throw new Error("wrk is not installed (apt-get install -y wrk)");
+  const base = await startBaseline();
+  // Log level warn: the access log costs ~30% of a small route and would blur the metrics figure.
+  const on = await startPexd({ PEXD_LOG_LEVEL: "warn" });
+  const off = await startPexd({ PEXD_LOG_LEVEL: "warn", PEXD_HTTP_METRICS: "off" });
+  // And at the default level (info), where the edge middleware already times and labels each
+  // request for the access log, so the metrics add only the recording.
+  const onInfo = await startPexd({ PEXD_LOG_LEVEL: "info" });
+  const offInfo = await startPexd({ PEXD_LOG_LEVEL: "info", PEXD_HTTP_METRICS: "off" });
+  const servers = { base, on, off, onInfo, offInfo };
+  try {
+    const paths = Object.keys(((await (await fetch(`${on.url}/openapi.json`)).json()) as { paths: Record<string, unknown> }).paths);
+    const has = (p: string) => paths.includes(p);
+    // One widget to read back.
+    if (has("/rpc/add_widget")) {
+      const r = await fetch(`${on.url}/rpc/add_widget`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ widget_sn: "bench-1", widget_name: "bench", slots: ["P", "R"] }),
+      });
+      if (r.status !== 204) throw new Error(`add_widget answered ${r.status}`);
+    }
+    const cases: Case[] = [
+      { name: "bare Bun.serve baseline", server: "base", path: "/" },
+      { name: "GET /current (metrics on)", server: "on", path: "/current" },
+      { name: "GET /current (metrics off)", server: "off", path: "/current" },
+      { name: "GET /current (log info, metrics on)", server: "onInfo", path: "/current" },
+      { name: "GET /current (log info, metrics off)", server: "offInfo", path: "/current" },
+      { name: "GET /health", server: "on", path: "/health" },
+      { name: "POST /next + /previous (group commit)", server: "on", path: "/next", lua: ALTERNATE },
+      ...(has("/widgets/{sn}") ? [{ name: "GET /widgets/{sn}", server: "on", path: "/widgets/bench-1" } as Case] : []),
+      ...(has("/widgets") ? [{ name: "GET /widgets?limit=10", server: "on", path: "/widgets?limit=10" } as Case] : []),
+      ...(has("/stats") ? [{ name: "GET /stats", server: "on", path: "/stats" } as Case] : []),
+      { name: "GET /metrics", server: "on", path: "/metrics" },
+      { name: "GET /dashboard", server: "on", path: "/dashboard" },
+      { name: "GET /openapi.json", server: "on", path: "/openapi.json" },
+    ];
+    const results = new Map<string, (WrkResult & { cpuUs: number })[]>();
+    // Rounds interleave the cases, so drift on this shared machine hits every case alike.
+    for (let r = 0; r < rounds; r++) {
+      for (const c of cases) {
+        const srv = servers[c.server];
+        const t0 = cpuTicks(srv.pid);
+        const res = await wrk({ url: srv.url + c.path, duration, connections: 50, ...(c.lua ? { lua: c.lua } : {}) });
+        // Server CPU per request: steadier than req/s when other work shares the cores.
+        const cpuUs = res.requests ? ((cpuTicks(srv.pid) - t0) * 10_000) / res.requests : NaN;
+        console.error(
+          `round ${r + 1}/${rounds} ${c.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50ms} ms, p99 ${res.p99ms} ms, ${cpuUs.toFixed(1)} µs CPU/req`,
+        );
+        results.set(c.name, [...(results.get(c.name) ?? []), { ...res, cpuUs }]);
+      }
+    }
+    const baseRps = median(results.get(cases[0]!.name)!.map((x) => x.rps));
+    const routes = cases.map((c): RouteResult => {
+      const rs = results.get(c.name)!;
+      const rps = median(rs.map((x) => x.rps));
+      return {
+        route: c.name,
+        rps,
+        p50ms: median(rs.map((x) => x.p50ms)),
+        p99ms: median(rs.map((x) => x.p99ms)),
+        ratio: rps / baseRps,
+        rssMiB: servers[c.server].rssKiB() / 1024,
+        cpuUsPerReq: median(rs.map((x) => x.cpuUs)),
+        errors: rs.reduce((a, x) => a + x.errors + x.non2xx, 0),
+      };
+    });
+    // The metrics cost: the on/off ratio per round (each pair ran back to back), then the median.
+    const findings: string[] = [];
+    for (const [label, onName, offName] of [
+      ["log warn (no access log)", "GET /current (metrics on)", "GET /current (metrics off)"],
+      ["log info (the default)", "GET /current (log info, metrics on)", "GET /current (log info, metrics off)"],
+    ] as const) {
+      const onRuns = results.get(onName)!;
+      const offRuns = results.get(offName)!;
+      const pairs = onRuns.map((x, i) => x.rps / offRuns[i]!.rps);
+      const cpuOn = median(onRuns.map((x) => x.cpuUs));
+      const cpuOff = median(offRuns.map((x) => x.cpuUs));
+      findings.push(
+        `HTTP metrics cost, ${label}: GET /current req/s with metrics on / off = **${median(pairs).toFixed(3)}×** (median of ${rounds} back-to-back pairs: ${pairs.map((p) => p.toFixed(2)).join(", ")}); server CPU per request ${cpuOn.toFixed(2)} µs on vs ${cpuOff.toFixed(2)} µs off = **${(cpuOff / cpuOn).toFixed(3)}×**. Target ≥ 0.95.`,
+      );
+    }
+    return { routes, findings };
+  } finally {
+    for (const s of [base, on, off, onInfo, offInfo]) await s.stop();
+  }
+}
+
+/** RouteResults from a load suite's rows, when they carry the usual columns. */
+function rowsToRoutes(rows: Rows): RouteResult[] | null {
+  const first = rows[0];
+  if (!first || !("req/s" in first) || !("p50 ms" in first) || !("p99 ms" in first)) return null;
+  const key = Object.keys(first)[0]!;
+  const baseRow = rows.find((r) => /baseline/i.test(String(r[key])));
+  const baseRps = Number(baseRow?.["req/s"] ?? NaN);
+  return rows.map((r) => ({
+    route: String(r[key]),
+    rps: Number(r["req/s"]),
+    p50ms: Number(r["p50 ms"]),
+    p99ms: Number(r["p99 ms"]),
+    ratio: Number(r["× baseline"] ?? Number(r["req/s"]) / baseRps),
+    rssMiB: Number(r["RSS MiB"] ?? 0),
+    errors: 0,
+  }));
+}
+
+async function main() {
+  const suites = await loadSuites();
+  const suiteFiles = new Set(Object.keys(suites).map((s) => `${s}-load.ts`));
+  const extras = extraScripts(suiteFiles);
+  const micro = readdirSync(BENCH_DIR)
+    .filter((f) => f.endsWith(".bench.ts"))
+    .sort();
+  const all = ["http", ...(micro.length ? ["micro"] : []), ...Object.keys(suites), ...extras.map((f) => basename(f, ".ts"))];
+  if (process.argv.includes("--list")) {
+    console.log(all.join("\n"));
+    return;
+  }
+  const only = arg("only")?.split(",").filter(Boolean);
+  const unknown = only?.filter((o) => !all.includes(o)) ?? [];
+  if (unknown.length) throw new Error(`unknown suite(s) ${unknown.join(", ")}; have: ${all.join(", ")}`);
+  const want = (s: string) => !only || only.includes(s);
+
+  const date = new Date();
+  const stamp = date.toISOString().slice(0, 10);
+  mkdirSync(RESULTS, { recursive: true });
+  const sections: Section[] = [];
+  const findings: string[] = [];
+  let routes: RouteResult[] = [];
+  const plots: string[] = [];
+
+  if (want("http")) {
+    const r = await httpSuite();
+    routes = r.routes;
+    findings.push(...r.findings);
+    writeFileSync(join(RESULTS, `${stamp}.svg`), renderSvg(routes, `pexd HTTP routes, wrk -t1 -c50, ${stamp}`));
+    writeFileSync(join(RESULTS, "latest.svg"), renderSvg(routes, `pexd HTTP routes, wrk -t1 -c50, ${stamp}`));
+    plots.push(`${stamp}.svg`);
+  }
+  for (const [name, run] of Object.entries(suites)) {
+    if (!want(name)) continue;
+    console.error(`suite ${name}…`);
+    const rows = await run();
+    const asRoutes = rowsToRoutes(rows);
+    let body = markdownTable(rows);
+    if (asRoutes) {
+      const file = `${stamp}-${name}.svg`;
+      writeFileSync(join(RESULTS, file), renderSvg(asRoutes, `pexd ${name} load, ${stamp}`));
+      body = `![${name} throughput and latency](${file})\n\n${body}`;
+    }
+    sections.push({ title: `Suite: ${name}`, body });
+  }
+  if (want("micro")) {
+    for (const f of micro) {
+      console.error(`micro-benchmark ${f}…`);
+      sections.push({ title: `Micro-benchmark: ${f} (mitata)`, body: "```text\n" + (await runScript(f)) + "\n```" });
+    }
+  }
+  for (const f of extras) {
+    if (!want(basename(f, ".ts"))) continue;
+    console.error(`script ${f}…`);
+    sections.push({
+      title: `Script: bench/${f}`,
+      body: "```text\n" + (await runScript(f, ["--duration", String(duration), "--rounds", String(rounds)])) + "\n```",
+    });
+  }
+
+  const cpu = cpus();
+  const md = renderMarkdown({
+    date,
+    machine: `${cpu.length} × ${cpu[0]?.model ?? "cpu"}, Bun ${Bun.version}, ${process.platform}; wrk and the servers share these cores, so ratios to the baseline are the comparable figures.`,
+    method: `wrk -t1 -c50 keep-alive, ${duration} s per case, ${rounds} interleaved rounds, median; every pexd is the real entry (src/runtime/bun/cli.ts) with a temp data dir and PEXD_LOG_LEVEL=warn unless the case says "log info"; PEXD_HTTP_METRICS=off turns the per-request recording off; RSS read from /proc/<pid>/status after the run; CPU µs/req = the server's user+system time over the requests served.`,
+    routes,
+    findings,
+    sections,
+    plot: plots[0] ?? "latest.svg",
+  });
+  const out = join(RESULTS, `${stamp}.md`);
+  writeFileSync(out, md);
+  console.log(`wrote ${out}${plots.length ? ` and ${plots.map((p) => join(RESULTS, p)).join(", ")}` : ""}`);
+  for (const f of findings) console.log(f.replace(/\*\*/g, ""));
+}
+
+await main();
