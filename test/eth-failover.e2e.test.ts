@@ -1,7 +1,7 @@
 // Upstream failure end to end (real Bun entry, real anvil): failover past a dead upstream, 502 when
 // the upstream is down, 504 when it hangs, 503 with none configured, and no credential in any output.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createServer } from "node:net";
+import { deadPort } from "./helpers/net.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { startPexd, type Pexd } from "./helpers/pexd.ts";
 
@@ -9,13 +9,6 @@ const JSON_CT = { "content-type": "application/json" };
 let anvil: Anvil;
 const started: Pexd[] = [];
 
-async function deadPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function pexdWith(env: Record<string, string>): Promise<Pexd> {
   const p = await startPexd({ env });

@@ -2,6 +2,7 @@
 // finality-aware cache, the byte bound, head drops, failover/health and the no-retry rule for writes.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer } from "node:net";
+import { deadPort } from "./helpers/net.ts";
 import { privateKeyToAccount } from "viem/accounts";
 import { parseConfig } from "../src/config.ts";
 import { buildEthGateway, ethModule } from "../src/eth/eth.module.ts";
@@ -17,14 +18,6 @@ import { startCountingProxy, type CountingProxy } from "./helpers/counting-proxy
 let anvil: Anvil;
 let proxy: CountingProxy;
 
-/** A port nothing listens on (bound, then released). */
-async function deadPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 const up = (url: string) => ({ label: url, url });
 

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
+import type { RelayBlockInfo, RelayClientStats } from "../src/storage/relay.port.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { ROOT, startPexd, type Pexd } from "./helpers/pexd.ts";
 
@@ -48,22 +49,8 @@ interface Stats {
   bytes: number;
   clients: number;
 }
-interface Client {
-  address: string;
-  frames: number;
-  bytes: number;
-  duplicates: number;
-  rejected: number;
-  first_seen: string;
-  last_seen: string;
-}
-interface BlockInfo {
-  number: number;
-  hash: string | null;
-  bytes: number;
-  received_at: string;
-  from: string;
-}
+type Client = RelayClientStats;
+type BlockInfo = RelayBlockInfo;
 
 /** A raw client over node:net from a chosen loopback source address; resolves when the server closes. */
 function rawClient(port: number, localAddress: string) {
