@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make all`: installs pexd as a hardened systemd service (app /opt/pexd, data /var/lib/pexd, env
-# /etc/pexd/pexd.env kept if present), or stages the same files under DESTDIR. See docs/vps.md.
+# /etc/pexd/pexd.env kept if present), or stages the same files under DESTDIR. See README.md, "VPS install".
 set -euo pipefail
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -91,7 +91,7 @@ build_tree() {
   local dest="$1" bun="$2"
   rm -rf "$dest"
   mkdir -p "$dest"
-  local items=(src db bin systemd package.json bun.lock tsconfig.json bunfig.toml docs/vps.md)
+  local items=(src db bin systemd package.json bun.lock tsconfig.json bunfig.toml README.md)
   local present=()
   for i in "${items[@]}"; do [ -e "$SRC/$i" ] && present+=("$i"); done
   tar -C "$SRC" --exclude='*.test.ts' --exclude='node_modules' -cf - "${present[@]}" |

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make uninstall`: stops and removes the pexd service and app; keeps /var/lib/pexd, /etc/pexd and
-# the pexd user unless PURGE=1. With DESTDIR, removes a staged install instead. See docs/vps.md.
+# the pexd user unless PURGE=1. With DESTDIR, removes a staged install instead. See README.md, "VPS install".
 set -euo pipefail
 
 DESTDIR="${DESTDIR:-}"

@@ -1,5 +1,5 @@
 // Method policy and cache classes: which methods pass, and how long an answer stays true
-// (forever, until the next head, until final, or never). See docs/eth-gateway.md for the table.
+// (forever, until the next head, until final, or never). See README.md, "Cache policy", for the table.
 
 /** Namespaces that reach the upstream; everything else is -32601 (admin_, debug_, personal_, miner_, …). */
 const ALLOWED = /^(?:eth|net|web3)_[A-Za-z0-9_]+$/;

@@ -42,7 +42,7 @@ export class HttpMetrics {
 
   /**
    * Install before every route so that 404s, 405s and errors are counted too. Not an async
-   * function and no string building per request: this runs on every request (see docs/metrics.md
+   * function and no string building per request: this runs on every request (see README.md, "Observability"
    * for its measured cost).
    */
   readonly middleware: MiddlewareHandler = (c, next) => {

@@ -23,7 +23,7 @@ export interface MetricsDeps {
   startedAt?: number;
   /**
    * false: no HTTP request middleware (pexd_http_* stay empty). Only for measuring the middleware's
-   * own cost in the benchmark; see docs/metrics.md.
+   * own cost in the benchmark; see README.md, "Observability".
    */
   httpMetrics?: boolean;
   /** Dashboard stream interval (tests may shorten it). */

@@ -145,7 +145,7 @@ export async function main(env: Record<string, string | undefined> = Bun.env): P
   const log = stdoutLogger(config);
   let running: Running;
   try {
-    // PEXD_HTTP_METRICS=off is for the benchmark only (the metrics' own cost); see docs/metrics.md.
+    // PEXD_HTTP_METRICS=off is for the benchmark only (the metrics' own cost); see README.md, "Observability".
     running = await serve(config, log, { httpMetrics: env.PEXD_HTTP_METRICS !== "off" });
   } catch (e) {
     if (e instanceof StorageStartupError) {
