@@ -83,7 +83,7 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config), 
   const tx = new SqliteCommitter(asPort(db));
   const fib = await FibService.open(new SqliteFibStore(asPort(db), tx), { flushMs: config.fibFlushMs, log });
 
-  const wctx: WireContext = { config, log, db, tx };
+  const wctx: WireContext = { config, log, db, tx, shared: {} };
   const modules: PexdModule[] = [];
   for (const wire of [wireWidgets, wireEth, wireRelay]) {
     const m = await wire(wctx);

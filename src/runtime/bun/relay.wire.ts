@@ -35,6 +35,8 @@ export async function buildRelay(
   log: Logger,
   storage: { db: Database; tx: SqliteCommitter } | null,
   parts: RelayParts = { server: true, watcher: true },
+  /** The gateway's head tracker, when the eth wiring built one: one newHeads subscription for both. */
+  shared?: HeadSource,
 ): Promise<PexdModule> {
   const deps: RelayModuleDeps = {};
   let reader: Database | undefined;
@@ -53,21 +55,23 @@ export async function buildRelay(
   }
   if (parts.watcher && config.relay.targets.length) {
     if (!config.eth.http.length) {
-      // TODO(head tracker): with only PEXD_ETH_WS_URL, plug the WebSocket HeadTracker in as HeadSource.
       log.warn("relay watcher off: PEXD_RELAY_TARGETS is set but no HTTP upstream (PEXD_ETH_HTTP_URL or INFURA_PROJECT_ID)");
     } else {
       const rpc = httpRpc(config.eth.http, config.eth.timeoutMs);
       const template = new BlockTemplate(await Bun.file(TEMPLATE_PATH).text());
       const senders = config.relay.targets.map((t) => new RelaySender(t, bunTcp, log));
-      // newHeads over WebSocket when configured, polling as fallback. The gateway's shared HeadTracker
-      // (src/eth/ws/) should replace WsHeadSource here once it lands: it only needs onHead/start/stop.
+      // The gateway's tracker (newHeads through the shared hub, polling over HTTP as a safety net)
+      // when pexd runs everything; its own newHeads client plus polling as a single role. The
+      // tracker is started and stopped by the eth wiring, so the watcher gets a view of it.
       const ws = config.eth.ws[0];
-      const head: HeadSource = ws
-        ? combineHeadSources([
-            new WsHeadSource(ws, WebSocket as unknown as WebSocketCtor, log),
-            new PollingHeadSource(rpc, POLL_WITH_WS_MS, log),
-          ])
-        : new PollingHeadSource(rpc, POLL_MS, log);
+      const head: HeadSource = shared
+        ? { onHead: (cb) => shared.onHead(cb), start: async () => {}, stop: () => {} }
+        : ws
+          ? combineHeadSources([
+              new WsHeadSource(ws, WebSocket as unknown as WebSocketCtor, log),
+              new PollingHeadSource(rpc, POLL_WITH_WS_MS, log),
+            ])
+          : new PollingHeadSource(rpc, POLL_MS, log);
       const watcher = new BlockWatcher({ rpc, head, template, senders, log });
       deps.watcher = watcher;
       deps.senders = senders;
@@ -85,4 +89,5 @@ export async function buildRelay(
   };
 }
 
-export const wireRelay: Wire = async ({ config, log, db, tx }) => buildRelay(config, log, { db, tx });
+export const wireRelay: Wire = async ({ config, log, db, tx, shared }) =>
+  buildRelay(config, log, { db, tx }, { server: true, watcher: true }, shared.heads);

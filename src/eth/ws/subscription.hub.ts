@@ -1,0 +1,78 @@
+// Shared fan-out of eth_subscribe: identical subscriptions of many clients (same kind, same
+// canonicalised filter) ride on one upstream subscription, which ends after its last subscriber.
+import { cacheKey } from "../eth.policy.ts";
+import type { Subscription, WsTransport } from "./ws.transport.ts";
+
+export type Sink = (clientSubId: string, result: unknown) => void;
+
+interface Group {
+  key: string;
+  upstream: Promise<Subscription>;
+  members: Map<string, Sink>;
+}
+
+/** Kinds a client may subscribe to (what geth, Infura and anvil offer). */
+export const SUBSCRIPTION_KINDS = new Set(["newHeads", "logs", "newPendingTransactions", "syncing"]);
+
+export class SubscriptionHub {
+  #ws: WsTransport;
+  #groups = new Map<string, Group>();
+  #byClientId = new Map<string, Group>();
+
+  constructor(ws: WsTransport) {
+    this.#ws = ws;
+  }
+
+  /** Client-side subscriptions (one per client eth_subscribe). */
+  get subscribers(): number {
+    return this.#byClientId.size;
+  }
+
+  /** Upstream subscriptions held. */
+  get upstreamSubscriptions(): number {
+    return this.#groups.size;
+  }
+
+  /**
+   * Joins (or opens) the group for `params`; resolves with a fresh client subscription id once the
+   * upstream subscription exists. Rejects with the upstream's error when it refuses.
+   */
+  async subscribe(params: unknown[], sink: Sink): Promise<string> {
+    const key = cacheKey("eth_subscribe", params);
+    let g = this.#groups.get(key);
+    if (!g) {
+      const members = new Map<string, Sink>();
+      const upstream = this.#ws.subscribe(params, (result) => {
+        for (const [id, s] of members) s(id, result);
+      });
+      g = { key, upstream, members };
+      this.#groups.set(key, g);
+      upstream.catch(() => {
+        if (this.#groups.get(key) === g) this.#groups.delete(key);
+      });
+    }
+    await g.upstream;
+    const id = newSubscriptionId();
+    g.members.set(id, sink);
+    this.#byClientId.set(id, g);
+    return id;
+  }
+
+  /** Leaves; the upstream subscription ends with its last member. False if unknown. */
+  async unsubscribe(clientSubId: string): Promise<boolean> {
+    const g = this.#byClientId.get(clientSubId);
+    if (!g) return false;
+    this.#byClientId.delete(clientSubId);
+    g.members.delete(clientSubId);
+    if (g.members.size === 0 && this.#groups.get(g.key) === g) {
+      this.#groups.delete(g.key);
+      await (await g.upstream).unsubscribe();
+    }
+    return true;
+  }
+}
+
+/** 0x + 32 hex digits, like geth's subscription ids. */
+function newSubscriptionId(): string {
+  return `0x${Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
