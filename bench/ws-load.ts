@@ -1,0 +1,124 @@
+// The WebSocket half under load, each figure next to its baseline measured in the same run:
+//  1. /ws/blocknumber (upstream WebSocket multiplexer) vs /blocknumber (HTTP upstream), cache off
+//     (PEXD_ETH_CACHE_TTL_MS=0), anvil upstream, wrk -t1 -c50;
+//  2. cached eth_chainId calls through /socket2socket vs a bare Bun WebSocket echo server: 50
+//     connections, one call in flight each, messages/s;
+//  3. RSS growth per idle client WebSocket (10,000 connections).
+// Usage: bun run bench/ws-load.ts [--duration 5] [--rounds 3] [--idle 10000]
+import { resolve } from "node:path";
+import { startAnvil } from "../test/helpers/anvil.ts";
+import { BENCH_DIR, haveWrk, markdownTable, median, startBaseline, startPexd, wrk } from "./lib.ts";
+
+const arg = (name: string, d: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : d;
+};
+const duration = arg("duration", 5);
+const rounds = arg("rounds", 3);
+const idleN = arg("idle", 10_000);
+
+async function startEcho(): Promise<{ url: string; stop(): Promise<void> }> {
+  const proc = Bun.spawn([process.execPath, resolve(BENCH_DIR, "ws-echo.ts")], { stdout: "pipe", stderr: "inherit" });
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  const port = JSON.parse(new TextDecoder().decode(value).split("\n")[0]!).port as number;
+  return { url: `ws://127.0.0.1:${port}`, stop: async () => void (proc.kill(), await proc.exited) };
+}
+
+const open = (url: string) =>
+  new Promise<WebSocket>((res, rej) => {
+    const s = new WebSocket(url);
+    s.onopen = () => res(s);
+    s.onerror = () => rej(new Error(`cannot open ${url}`));
+  });
+
+/** `conns` sockets, each with one message in flight, for `seconds`: answers per second. */
+async function pingPong(url: string, conns: number, seconds: number, message: string): Promise<number> {
+  const sockets = await Promise.all(Array.from({ length: conns }, () => open(url)));
+  let count = 0;
+  let running = true;
+  for (const s of sockets) {
+    s.onmessage = () => {
+      count++;
+      if (running) s.send(message);
+    };
+  }
+  await Bun.sleep(200); // warm-up
+  for (const s of sockets) s.send(message);
+  const start = performance.now();
+  const c0 = count;
+  await Bun.sleep(seconds * 1000);
+  const rate = ((count - c0) * 1000) / (performance.now() - start);
+  running = false;
+  for (const s of sockets) s.close();
+  return rate;
+}
+
+if (!haveWrk()) throw new Error("wrk not installed (apt-get install wrk)");
+const anvil = await startAnvil({ blockTime: 1 });
+const base = await startBaseline();
+const pexd = await startPexd({ PEXD_ETH_HTTP_URL: anvil.url, PEXD_ETH_WS_URL: anvil.wsUrl, PEXD_ETH_CACHE_TTL_MS: "0", PEXD_LOG_LEVEL: "warn" });
+const echo = await startEcho();
+const rows: Record<string, string | number>[] = [];
+try {
+  const r = { base: [] as number[], http: [] as number[], ws: [] as number[], echo: [] as number[], s2s: [] as number[], dh: [] as number[], dw: [] as number[] };
+  const p99 = { http: [] as number[], ws: [] as number[], dh: [] as number[], dw: [] as number[] };
+  // Distinct requests (a random index in the latest block: null, so never cached, never coalesced):
+  // every request is one upstream call.
+  const distinct = `math.randomseed(${Date.now() % 1e6})
+request = function() return wrk.format("POST", nil, {["Content-Type"]="application/json"}, '{"block":"latest","index":' .. math.random(0, 1000000000) .. '}') end`;
+  const wsUrl = `${pexd.url.replace(/^http/, "ws")}/socket2socket`;
+  const call = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId" });
+  // Idle clients first, on the freshly started pexd: RSS before and after opening them.
+  const before = pexd.rssKiB();
+  const idle: WebSocket[] = [];
+  for (let i = 0; i < idleN; i += 500) idle.push(...(await Promise.all(Array.from({ length: Math.min(500, idleN - i) }, () => open(wsUrl)))));
+  await Bun.sleep(2000);
+  const after = pexd.rssKiB();
+  const metrics = await (await fetch(`${pexd.url}/metrics`)).text();
+  const clients = Number(/^pexd_ws_clients (\d+)/m.exec(metrics)?.[1] ?? 0);
+  const idleRow = { case: `${idleN} idle client WebSockets (pexd_ws_clients ${clients}): RSS growth KiB per connection`, "per s": NaN, "p99 ms": NaN, ratio: Math.round(((after - before) / idleN) * 10) / 10 };
+  for (const s of idle) s.close();
+  await Bun.sleep(1000);
+  for (let i = 0; i < rounds; i++) {
+    r.base.push((await wrk({ url: base.url, duration })).rps);
+    const h = await wrk({ url: `${pexd.url}/blocknumber`, duration });
+    r.http.push(h.rps);
+    p99.http.push(h.p99ms);
+    const w = await wrk({ url: `${pexd.url}/ws/blocknumber`, duration });
+    r.ws.push(w.rps);
+    p99.ws.push(w.p99ms);
+    const dh = await wrk({ url: `${pexd.url}/txbyblockandindex`, duration, lua: distinct });
+    r.dh.push(dh.rps);
+    p99.dh.push(dh.p99ms);
+    const dw = await wrk({ url: `${pexd.url}/ws/txbyblockandindex`, duration, lua: distinct });
+    r.dw.push(dw.rps);
+    p99.dw.push(dw.p99ms);
+    r.echo.push(await pingPong(echo.url, 50, duration, call));
+    r.s2s.push(await pingPong(wsUrl, 50, duration, call));
+  }
+  const m = (xs: number[]) => Math.round(median(xs));
+  rows.push({ case: "bare Bun.serve baseline (HTTP)", "per s": m(r.base), "p99 ms": NaN, ratio: 1 });
+  rows.push({ case: "GET /blocknumber, cache off (HTTP upstream)", "per s": m(r.http), "p99 ms": median(p99.http), ratio: Math.round((median(r.http) / median(r.base)) * 100) / 100 });
+  rows.push({
+    case: "GET /ws/blocknumber, cache off (upstream WebSocket)",
+    "per s": m(r.ws),
+    "p99 ms": median(p99.ws),
+    ratio: Math.round((median(r.ws) / median(r.base)) * 100) / 100,
+  });
+  rows.push({ case: "  /ws/blocknumber ÷ /blocknumber", "per s": NaN, "p99 ms": NaN, ratio: Math.round((median(r.ws) / median(r.http)) * 100) / 100 });
+  rows.push({ case: "POST /txbyblockandindex, distinct (one upstream call each, HTTP)", "per s": m(r.dh), "p99 ms": median(p99.dh), ratio: Math.round((median(r.dh) / median(r.base)) * 100) / 100 });
+  rows.push({ case: "POST /ws/txbyblockandindex, distinct (one upstream call each, WebSocket)", "per s": m(r.dw), "p99 ms": median(p99.dw), ratio: Math.round((median(r.dw) / median(r.base)) * 100) / 100 });
+  rows.push({ case: "  /ws ÷ HTTP, distinct calls", "per s": NaN, "p99 ms": NaN, ratio: Math.round((median(r.dw) / median(r.dh)) * 100) / 100 });
+  rows.push({ case: "bare Bun WebSocket echo, 50 connections", "per s": m(r.echo), "p99 ms": NaN, ratio: 1 });
+  rows.push({ case: "/socket2socket cached eth_chainId, 50 connections", "per s": m(r.s2s), "p99 ms": NaN, ratio: Math.round((median(r.s2s) / median(r.echo)) * 100) / 100 });
+
+  rows.push(idleRow);
+} finally {
+  await echo.stop();
+  await pexd.stop();
+  await base.stop();
+  await anvil.stop();
+}
+console.log(markdownTable(rows));
