@@ -90,10 +90,31 @@ export async function coreLoad(): Promise<Row[]> {
     }
     const b = median(abBase);
     const p = median(abPexd);
-    rows.push({ case: "ab -c 10 -n 10000: bare baseline", "req/s": Math.round(b), "p50 ms": NaN, "p99 ms": NaN, "× baseline": 1, "RSS MiB": Math.round(base.rssKiB() / 102.4) / 10 });
-    rows.push({ case: "ab -c 10 -n 10000: GET / (OpenAPI document, log info)", "req/s": Math.round(p), "p50 ms": NaN, "p99 ms": NaN, "× baseline": Math.round((p / b) * 100) / 100, "RSS MiB": Math.round(info.rssKiB() / 102.4) / 10 });
+    rows.push({
+      case: "ab -c 10 -n 10000: bare baseline",
+      "req/s": Math.round(b),
+      "p50 ms": NaN,
+      "p99 ms": NaN,
+      "× baseline": 1,
+      "RSS MiB": Math.round(base.rssKiB() / 102.4) / 10,
+    });
+    rows.push({
+      case: "ab -c 10 -n 10000: GET / (OpenAPI document, log info)",
+      "req/s": Math.round(p),
+      "p50 ms": NaN,
+      "p99 ms": NaN,
+      "× baseline": Math.round((p / b) * 100) / 100,
+      "RSS MiB": Math.round(info.rssKiB() / 102.4) / 10,
+    });
   }
-  rows.push({ case: "idle RSS (before any load): pexd ÷ bare baseline", "req/s": NaN, "p50 ms": NaN, "p99 ms": NaN, "× baseline": Math.round((idle.pexd / idle.base) * 100) / 100, "RSS MiB": Math.round(idle.pexd / 102.4) / 10 });
+  rows.push({
+    case: "idle RSS (before any load): pexd ÷ bare baseline",
+    "req/s": NaN,
+    "p50 ms": NaN,
+    "p99 ms": NaN,
+    "× baseline": Math.round((idle.pexd / idle.base) * 100) / 100,
+    "RSS MiB": Math.round(idle.pexd / 102.4) / 10,
+  });
   const fibAfter = await (await fetch(quiet.url + "/current")).json();
   const reached = await (await fetch(steps.url + "/current")).json();
   for (const s of [base, info, quiet, big, steps]) await s.stop();
@@ -107,5 +128,7 @@ if (import.meta.main) {
   console.log(`wrk -t1 -c50, ${duration}s × ${rounds} rounds, median; ${new Date().toISOString()}\n`);
   console.log(markdownTable(rows));
   const get = (c: string) => rows.find((r) => r.case.startsWith(c))!["req/s"] as number;
-  console.log(`\naccess log cost: /current with log info = ${(get("GET /current (log info)") / get("GET /current (log warn")).toFixed(2)}× /current without`);
+  console.log(
+    `\naccess log cost: /current with log info = ${(get("GET /current (log info)") / get("GET /current (log warn")).toFixed(2)}× /current without`,
+  );
 }

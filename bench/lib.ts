@@ -143,7 +143,10 @@ export interface AbResult {
 
 /** `ab -c C -n N url` (HTTP/1.0, a new connection per request: Bun closes HTTP/1.0 ones anyway). */
 export async function ab(url: string, opts: { concurrency?: number; requests?: number } = {}): Promise<AbResult> {
-  const proc = Bun.spawn(["ab", "-q", "-c", String(opts.concurrency ?? 10), "-n", String(opts.requests ?? 10000), url], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(["ab", "-q", "-c", String(opts.concurrency ?? 10), "-n", String(opts.requests ?? 10000), url], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const out = await new Response(proc.stdout).text();
   if ((await proc.exited) !== 0) throw new Error(`ab failed: ${await new Response(proc.stderr).text()}`);
   const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);

@@ -97,6 +97,7 @@ export function renderSvg(routes: RouteResult[], title: string): string {
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
+    "<title>pexd benchmark: throughput and latency per route</title>",
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="10" y="20" font-size="15" font-weight="600">${esc(title)}</text>`,
     `<text x="${x1}" y="44" font-weight="600">Throughput (req/s, higher is better)</text>`,

@@ -41,7 +41,8 @@ const SCRIPTS = {
     `request = function() i = i + 1
   return post("/rpc/add_widget", '{"widget_sn":"' .. tag .. i .. '","widget_name":"bench","slots":["P","R","Q"]}') end`,
   read: (n: number, tag: string) => pre(n, tag) + `request = function() return wrk.format("GET", "/widgets/" .. seeded()) end`,
-  page: (n: number, tag: string) => pre(n, tag) + `request = function() return wrk.format("GET", "/widgets?limit=100&after=" .. seeded()) end`,
+  page: (n: number, tag: string) =>
+    pre(n, tag) + `request = function() return wrk.format("GET", "/widgets?limit=100&after=" .. seeded()) end`,
   // Seeded widgets picked at random: the answer is 204 or a 409/404 refusal, each a full transaction.
   associate: (n: number, tag: string) =>
     pre(n, tag) +
@@ -93,7 +94,8 @@ async function seedSmall(dir: string) {
   if ((await p.exited) !== 0) throw new Error("seed failed");
 }
 
-const dbSize = (dir: string) => ["pexd.sqlite", "pexd.sqlite-wal"].reduce((s, f) => s + (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
+const dbSize = (dir: string) =>
+  ["pexd.sqlite", "pexd.sqlite-wal"].reduce((s, f) => s + (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
 
 export async function widgetsLoad(): Promise<Row[]> {
   if (!haveWrk()) throw new Error("wrk not installed (apt-get install wrk)");

@@ -23,7 +23,13 @@ async function startEcho(): Promise<{ url: string; stop(): Promise<void> }> {
   const { value } = await reader.read();
   reader.releaseLock();
   const port = JSON.parse(new TextDecoder().decode(value).split("\n")[0]!).port as number;
-  return { url: `ws://127.0.0.1:${port}`, stop: async () => void (proc.kill(), await proc.exited) };
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    stop: async () => {
+      proc.kill();
+      await proc.exited;
+    },
+  };
 }
 
 const open = (url: string) =>
@@ -58,11 +64,24 @@ async function pingPong(url: string, conns: number, seconds: number, message: st
 if (!haveWrk()) throw new Error("wrk not installed (apt-get install wrk)");
 const anvil = await startAnvil({ blockTime: 1 });
 const base = await startBaseline();
-const pexd = await startPexd({ PEXD_ETH_HTTP_URL: anvil.url, PEXD_ETH_WS_URL: anvil.wsUrl, PEXD_ETH_CACHE_TTL_MS: "0", PEXD_LOG_LEVEL: "warn" });
+const pexd = await startPexd({
+  PEXD_ETH_HTTP_URL: anvil.url,
+  PEXD_ETH_WS_URL: anvil.wsUrl,
+  PEXD_ETH_CACHE_TTL_MS: "0",
+  PEXD_LOG_LEVEL: "warn",
+});
 const echo = await startEcho();
 const rows: Record<string, string | number>[] = [];
 try {
-  const r = { base: [] as number[], http: [] as number[], ws: [] as number[], echo: [] as number[], s2s: [] as number[], dh: [] as number[], dw: [] as number[] };
+  const r = {
+    base: [] as number[],
+    http: [] as number[],
+    ws: [] as number[],
+    echo: [] as number[],
+    s2s: [] as number[],
+    dh: [] as number[],
+    dw: [] as number[],
+  };
   const p99 = { http: [] as number[], ws: [] as number[], dh: [] as number[], dw: [] as number[] };
   // Distinct requests (a random index in the latest block: null, so never cached, never coalesced):
   // every request is one upstream call.
@@ -73,12 +92,18 @@ request = function() return wrk.format("POST", nil, {["Content-Type"]="applicati
   // Idle clients first, on the freshly started pexd: RSS before and after opening them.
   const before = pexd.rssKiB();
   const idle: WebSocket[] = [];
-  for (let i = 0; i < idleN; i += 500) idle.push(...(await Promise.all(Array.from({ length: Math.min(500, idleN - i) }, () => open(wsUrl)))));
+  for (let i = 0; i < idleN; i += 500)
+    idle.push(...(await Promise.all(Array.from({ length: Math.min(500, idleN - i) }, () => open(wsUrl)))));
   await Bun.sleep(2000);
   const after = pexd.rssKiB();
   const metrics = await (await fetch(`${pexd.url}/metrics`)).text();
   const clients = Number(/^pexd_ws_clients (\d+)/m.exec(metrics)?.[1] ?? 0);
-  const idleRow = { case: `${idleN} idle client WebSockets (pexd_ws_clients ${clients}): RSS growth KiB per connection`, "per s": NaN, "p99 ms": NaN, ratio: Math.round(((after - before) / idleN) * 10) / 10 };
+  const idleRow = {
+    case: `${idleN} idle client WebSockets (pexd_ws_clients ${clients}): RSS growth KiB per connection`,
+    "per s": NaN,
+    "p99 ms": NaN,
+    ratio: Math.round(((after - before) / idleN) * 10) / 10,
+  };
   for (const s of idle) s.close();
   await Bun.sleep(1000);
   for (let i = 0; i < rounds; i++) {
@@ -100,19 +125,49 @@ request = function() return wrk.format("POST", nil, {["Content-Type"]="applicati
   }
   const m = (xs: number[]) => Math.round(median(xs));
   rows.push({ case: "bare Bun.serve baseline (HTTP)", "per s": m(r.base), "p99 ms": NaN, ratio: 1 });
-  rows.push({ case: "GET /blocknumber, cache off (HTTP upstream)", "per s": m(r.http), "p99 ms": median(p99.http), ratio: Math.round((median(r.http) / median(r.base)) * 100) / 100 });
+  rows.push({
+    case: "GET /blocknumber, cache off (HTTP upstream)",
+    "per s": m(r.http),
+    "p99 ms": median(p99.http),
+    ratio: Math.round((median(r.http) / median(r.base)) * 100) / 100,
+  });
   rows.push({
     case: "GET /ws/blocknumber, cache off (upstream WebSocket)",
     "per s": m(r.ws),
     "p99 ms": median(p99.ws),
     ratio: Math.round((median(r.ws) / median(r.base)) * 100) / 100,
   });
-  rows.push({ case: "  /ws/blocknumber ÷ /blocknumber", "per s": NaN, "p99 ms": NaN, ratio: Math.round((median(r.ws) / median(r.http)) * 100) / 100 });
-  rows.push({ case: "POST /txbyblockandindex, distinct (one upstream call each, HTTP)", "per s": m(r.dh), "p99 ms": median(p99.dh), ratio: Math.round((median(r.dh) / median(r.base)) * 100) / 100 });
-  rows.push({ case: "POST /ws/txbyblockandindex, distinct (one upstream call each, WebSocket)", "per s": m(r.dw), "p99 ms": median(p99.dw), ratio: Math.round((median(r.dw) / median(r.base)) * 100) / 100 });
-  rows.push({ case: "  /ws ÷ HTTP, distinct calls", "per s": NaN, "p99 ms": NaN, ratio: Math.round((median(r.dw) / median(r.dh)) * 100) / 100 });
+  rows.push({
+    case: "  /ws/blocknumber ÷ /blocknumber",
+    "per s": NaN,
+    "p99 ms": NaN,
+    ratio: Math.round((median(r.ws) / median(r.http)) * 100) / 100,
+  });
+  rows.push({
+    case: "POST /txbyblockandindex, distinct (one upstream call each, HTTP)",
+    "per s": m(r.dh),
+    "p99 ms": median(p99.dh),
+    ratio: Math.round((median(r.dh) / median(r.base)) * 100) / 100,
+  });
+  rows.push({
+    case: "POST /ws/txbyblockandindex, distinct (one upstream call each, WebSocket)",
+    "per s": m(r.dw),
+    "p99 ms": median(p99.dw),
+    ratio: Math.round((median(r.dw) / median(r.base)) * 100) / 100,
+  });
+  rows.push({
+    case: "  /ws ÷ HTTP, distinct calls",
+    "per s": NaN,
+    "p99 ms": NaN,
+    ratio: Math.round((median(r.dw) / median(r.dh)) * 100) / 100,
+  });
   rows.push({ case: "bare Bun WebSocket echo, 50 connections", "per s": m(r.echo), "p99 ms": NaN, ratio: 1 });
-  rows.push({ case: "/socket2socket cached eth_chainId, 50 connections", "per s": m(r.s2s), "p99 ms": NaN, ratio: Math.round((median(r.s2s) / median(r.echo)) * 100) / 100 });
+  rows.push({
+    case: "/socket2socket cached eth_chainId, 50 connections",
+    "per s": m(r.s2s),
+    "p99 ms": NaN,
+    ratio: Math.round((median(r.s2s) / median(r.echo)) * 100) / 100,
+  });
 
   rows.push(idleRow);
 } finally {

@@ -52,7 +52,8 @@ db.exec("PRAGMA cache_size = -262144"); // 256 MiB: the right-most index pages s
 const W_ROWS = 100;
 const S_ROWS = 200;
 const wSql = (n: number) => `INSERT INTO widgets (id, serial_number, name) VALUES ${Array(n).fill("(?,?,?)").join(",")}`;
-const sSql = (n: number) => `INSERT INTO widget_slots (widget_id, ordinal, port, partner_id) VALUES ${Array(n).fill("(?,?,?,?)").join(",")}`;
+const sSql = (n: number) =>
+  `INSERT INTO widget_slots (widget_id, ordinal, port, partner_id) VALUES ${Array(n).fill("(?,?,?,?)").join(",")}`;
 const wFull = db.prepare(wSql(W_ROWS));
 const sFull = db.prepare(sSql(S_ROWS));
 let wBuf: (string | number)[] = [];
@@ -109,7 +110,11 @@ for (let i = 0; i < total; i += 2) {
     const id = firstId + i + k;
     const ports = Array.from({ length: slotCount() }, () => PORTS[Math.floor(rand() * 3)]!);
     ws.push({ id, ports, partners: ports.map(() => null) });
-    wBuf.push(id, `${prefix}${String(i + k).padStart(digits, "0")}`, `${WORDS[Math.floor(rand() * WORDS.length)]} ${Math.floor(rand() * 1e6)}`);
+    wBuf.push(
+      id,
+      `${prefix}${String(i + k).padStart(digits, "0")}`,
+      `${WORDS[Math.floor(rand() * WORDS.length)]} ${Math.floor(rand() * 1e6)}`,
+    );
   }
   const [a, b] = ws;
   if (a && b) {
@@ -155,5 +160,14 @@ db.close();
 const secs = (performance.now() - started) / 1000;
 const size = Bun.file(path).size;
 console.log(
-  JSON.stringify({ msg: "seeded", database: path, widgets: total, slots: slotsTotal, associations: assocTotal, seed, seconds: Math.round(secs * 10) / 10, bytes: size }),
+  JSON.stringify({
+    msg: "seeded",
+    database: path,
+    widgets: total,
+    slots: slotsTotal,
+    associations: assocTotal,
+    seed,
+    seconds: Math.round(secs * 10) / 10,
+    bytes: size,
+  }),
 );

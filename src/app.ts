@@ -57,7 +57,11 @@ export function createApp(deps: AppDeps): App {
     if (err instanceof HTTPException) {
       return c.json(errorBody("http_error", err.message || "request failed"), err.status);
     }
-    log.error("unhandled error", { route: c.req.path, request_id: c.get("requestId"), error: err instanceof Error ? err.stack ?? err.message : String(err) });
+    log.error("unhandled error", {
+      route: c.req.path,
+      request_id: c.get("requestId"),
+      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    });
     return c.json(errorBody("internal_error", "internal server error", null, `request id ${c.get("requestId")}`), 500);
   });
   // 405 is decided only once no route matched (no per-request middleware frame for it).
@@ -65,9 +69,13 @@ export function createApp(deps: AppDeps): App {
   app.notFound((c) => {
     const methods = allowedMethods(c.req.path);
     if (methods.length) {
-      return c.json(errorBody("method_not_allowed", `method ${c.req.method} not allowed on ${c.req.path}`, `allowed: ${methods.join(", ")}`), 405, {
-        Allow: methods.join(", "),
-      });
+      return c.json(
+        errorBody("method_not_allowed", `method ${c.req.method} not allowed on ${c.req.path}`, `allowed: ${methods.join(", ")}`),
+        405,
+        {
+          Allow: methods.join(", "),
+        },
+      );
     }
     return c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`, null, "GET / lists every route"), 404);
   });

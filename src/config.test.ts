@@ -17,10 +17,25 @@ describe("parseConfig", () => {
 
   test("every SPEC variable is known", () => {
     for (const v of [
-      "PEXD_HOST", "PEXD_PORT", "PEXD_DATA_DIR", "PEXD_LOG_LEVEL", "PEXD_FIB_FLUSH_MS", "PEXD_ETH_HTTP_URL", "PEXD_ETH_WS_URL",
-      "INFURA_PROJECT_ID", "INFURA_PROJECT_SECRET", "INFURA_NETWORK", "PEXD_ETH_CACHE_TTL_MS", "PEXD_ETH_CACHE_MAX_BYTES",
-      "PEXD_ETH_FINALITY_DEPTH", "PEXD_ETH_TIMEOUT_MS", "PEXD_RELAY_PORT", "PEXD_RELAY_TARGETS", "PEXD_API_TOKEN",
-    ]) expect(CONFIG_VARIABLES).toContain(v as (typeof CONFIG_VARIABLES)[number]);
+      "PEXD_HOST",
+      "PEXD_PORT",
+      "PEXD_DATA_DIR",
+      "PEXD_LOG_LEVEL",
+      "PEXD_FIB_FLUSH_MS",
+      "PEXD_ETH_HTTP_URL",
+      "PEXD_ETH_WS_URL",
+      "INFURA_PROJECT_ID",
+      "INFURA_PROJECT_SECRET",
+      "INFURA_NETWORK",
+      "PEXD_ETH_CACHE_TTL_MS",
+      "PEXD_ETH_CACHE_MAX_BYTES",
+      "PEXD_ETH_FINALITY_DEPTH",
+      "PEXD_ETH_TIMEOUT_MS",
+      "PEXD_RELAY_PORT",
+      "PEXD_RELAY_TARGETS",
+      "PEXD_API_TOKEN",
+    ])
+      expect(CONFIG_VARIABLES).toContain(v as (typeof CONFIG_VARIABLES)[number]);
   });
 
   test.each([

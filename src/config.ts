@@ -47,7 +47,10 @@ const url = (protocols: readonly string[]) =>
 
 const hostPort = z.string().transform((raw, ctx) => {
   const out: { host: string; port: number }[] = [];
-  for (const item of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const item of raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(item);
     const port = m ? Number(m[2]) : 0;
     if (!m || port < 1 || port > 65535) {
@@ -68,7 +71,11 @@ const schema = z.object({
   PEXD_FIB_FLUSH_MS: intIn(0, 3_600_000).default(0),
   PEXD_ETH_HTTP_URL: url(["http:", "https:"]).optional(),
   PEXD_ETH_WS_URL: url(["ws:", "wss:"]).optional(),
-  INFURA_PROJECT_ID: z.string().trim().regex(/^[A-Za-z0-9]+$/, "must be alphanumeric").optional(),
+  INFURA_PROJECT_ID: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9]+$/, "must be alphanumeric")
+    .optional(),
   INFURA_PROJECT_SECRET: z.string().trim().min(1).optional(),
   INFURA_NETWORK: z
     .string()

@@ -9,7 +9,6 @@ const JSON_CT = { "content-type": "application/json" };
 let anvil: Anvil;
 const started: Pexd[] = [];
 
-
 async function pexdWith(env: Record<string, string>): Promise<Pexd> {
   const p = await startPexd({ env });
   started.push(p);

@@ -18,7 +18,6 @@ import { startCountingProxy, type CountingProxy } from "./helpers/counting-proxy
 let anvil: Anvil;
 let proxy: CountingProxy;
 
-
 const up = (url: string) => ({ label: url, url });
 
 function gatewayOver(url: string, opts: { ttl?: number; max?: number; depth?: number } = {}) {

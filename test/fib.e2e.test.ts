@@ -26,9 +26,7 @@ describe("fibonacci end to end", () => {
   test("N concurrent /next from 0 answer 1..N, each exactly once", async () => {
     const p = await start();
     const N = 300;
-    const answers = await Promise.all(
-      Array.from({ length: N }, (_, i) => get(p, "/next", i % 2 ? { method: "POST" } : undefined)),
-    );
+    const answers = await Promise.all(Array.from({ length: N }, (_, i) => get(p, "/next", i % 2 ? { method: "POST" } : undefined)));
     const indexes = answers.map((a) => a.index).sort((a, b) => a - b);
     expect(indexes).toEqual(Array.from({ length: N }, (_, i) => i + 1));
     for (const a of answers) expect(a.value).toBe(fib(a.index).toString());
@@ -116,20 +114,33 @@ describe("fibonacci end to end", () => {
   });
 
   for (const [what, prepare, expected] of [
-    ["a data dir that is a regular file", (dir: string) => {
-      writeFileSync(join(dir, "not-a-dir"), "x");
-      return join(dir, "not-a-dir");
-    }, /PEXD_DATA_DIR=.*not-a-dir.*directory the service user can write/],
-    ["a corrupt database file", (dir: string) => {
-      writeFileSync(join(dir, "pexd.sqlite"), Buffer.alloc(8192, 0x5a));
-      return dir;
-    }, /not a database.*restore it from a backup/],
+    [
+      "a data dir that is a regular file",
+      (dir: string) => {
+        writeFileSync(join(dir, "not-a-dir"), "x");
+        return join(dir, "not-a-dir");
+      },
+      /PEXD_DATA_DIR=.*not-a-dir.*directory the service user can write/,
+    ],
+    [
+      "a corrupt database file",
+      (dir: string) => {
+        writeFileSync(join(dir, "pexd.sqlite"), Buffer.alloc(8192, 0x5a));
+        return dir;
+      },
+      /not a database.*restore it from a backup/,
+    ],
   ] as const) {
     test(`${what} stops start-up with exit 73, one clear line, and the file untouched`, async () => {
       const dir = tempDir();
       const dataDir = prepare(dir);
       const before = readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).length]);
-      const proc = Bun.spawn([process.execPath, CLI], { cwd: ROOT, env: { ...process.env, PEXD_PORT: "0", PEXD_DATA_DIR: dataDir }, stdout: "pipe", stderr: "pipe" });
+      const proc = Bun.spawn([process.execPath, CLI], {
+        cwd: ROOT,
+        env: { ...process.env, PEXD_PORT: "0", PEXD_DATA_DIR: dataDir },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
       expect(await proc.exited).toBe(73);
       const err = (await new Response(proc.stderr).text()).trim();
       expect(err.split("\n")).toHaveLength(1);
@@ -142,6 +153,7 @@ describe("fibonacci end to end", () => {
     const proc = Bun.spawn([process.execPath, CLI, "--help"], { cwd: ROOT, stdout: "pipe" });
     const out = await new Response(proc.stdout).text();
     expect(await proc.exited).toBe(0);
-    for (const v of ["PEXD_PORT", "PEXD_FIB_FLUSH_MS", "PEXD_API_TOKEN", "INFURA_PROJECT_SECRET", "PEXD_RELAY_TARGETS"]) expect(out).toContain(v);
+    for (const v of ["PEXD_PORT", "PEXD_FIB_FLUSH_MS", "PEXD_API_TOKEN", "INFURA_PROJECT_SECRET", "PEXD_RELAY_TARGETS"])
+      expect(out).toContain(v);
   });
 });

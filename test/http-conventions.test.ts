@@ -24,7 +24,11 @@ const echoModule: PexdModule = {
   },
 };
 
-const post = (body: string, headers: Record<string, string> = { "content-type": "application/json" }) => ({ method: "POST", body, headers });
+const post = (body: string, headers: Record<string, string> = { "content-type": "application/json" }) => ({
+  method: "POST",
+  body,
+  headers,
+});
 
 describe("HTTP conventions", async () => {
   const { app } = await memoryApp({}, { modules: [echoModule] });
@@ -154,7 +158,8 @@ describe("meta routes", async () => {
     const doc = await (await app.request("/")).json();
     expect(doc.openapi).toBe("3.1.0");
     expect(await (await app.request("/openapi.json")).json()).toEqual(doc);
-    for (const p of ["/current", "/next", "/previous", "/reset", "/health", "/ready", "/openapi.json", "/"]) expect(doc.paths[p]).toBeDefined();
+    for (const p of ["/current", "/next", "/previous", "/reset", "/health", "/ready", "/openapi.json", "/"])
+      expect(doc.paths[p]).toBeDefined();
     expect(Object.keys(doc.paths["/next"]).sort()).toEqual(["get", "post"]);
     expect(doc.components.schemas.FibState.properties.value.type).toBe("string");
   });

@@ -47,7 +47,13 @@ describe("portability", () => {
       "e.ts": 'import { z } from "zod"; // Bun.serve is mentioned only in a comment',
       "f.ts": 'const m = await import("bun")',
     };
-    expect(portabilityViolations(Object.keys(fake), (f) => fake[f]!).map((v) => v.split(":")[0])).toEqual(["a.ts", "b.ts", "c.ts", "d.ts", "f.ts"]);
+    expect(portabilityViolations(Object.keys(fake), (f) => fake[f]!).map((v) => v.split(":")[0])).toEqual([
+      "a.ts",
+      "b.ts",
+      "c.ts",
+      "d.ts",
+      "f.ts",
+    ]);
   });
 
   test("no core file imports bun, bun:* or hono/bun, uses Bun.*, or reads the environment", () => {
@@ -59,7 +65,12 @@ describe("portability", () => {
   test("createApp with memory adapters serves /health, /current and /next under Deno", async () => {
     const deno = join(ROOT, "node_modules/.bin/deno");
     // No permission flags: the core needs no file, network or environment access to answer.
-    const proc = Bun.spawn([deno, "run", "--no-prompt", "test/deno/smoke.ts"], { cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" } });
+    const proc = Bun.spawn([deno, "run", "--no-prompt", "test/deno/smoke.ts"], {
+      cwd: ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    });
     const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     expect({ code, err: code === 0 ? "" : err }).toEqual({ code: 0, err: "" });
     const r = JSON.parse(out.trim().split("\n").at(-1)!);

@@ -86,7 +86,7 @@ describe("widgets end to end", () => {
     const pick = () => sns[Math.floor(rand() * sns.length)]!;
     for (let i = 0; i < 600; i++) {
       const x = rand();
-      let a = pick();
+      const a = pick();
       let b = pick();
       while (b === a) b = pick();
       const port = ports[Math.floor(rand() * 2)]!;
@@ -96,8 +96,7 @@ describe("widgets end to end", () => {
       else if (i > 150) {
         const victim = sns[Math.floor(rand() * 8)]!;
         calls.push({ kind: "remove", sn: victim, p: post("/rpc/remove_widget", { widget_sn: victim }) });
-      }
-      else calls.push({ kind: "associate", p: post("/rpc/associate_widgets", { widget1_sn: a, widget2_sn: b, port }) });
+      } else calls.push({ kind: "associate", p: post("/rpc/associate_widgets", { widget1_sn: a, widget2_sn: b, port }) });
     }
     const allowed: Record<string, number[]> = { associate: [204, 404, 409], dissociate: [204, 404], remove: [204, 404] };
     const statuses: Record<string, Record<number, number>> = {};
@@ -105,7 +104,8 @@ describe("widgets end to end", () => {
       const r = await c.p;
       const body = r.status === 204 ? "" : await r.text();
       expect(allowed[c.kind]).toContain(r.status);
-      if (r.status !== 204) expect(JSON.parse(body).code).toMatch(/^(widget_not_found|association_not_found|already_associated|no_free_slot)$/);
+      if (r.status !== 204)
+        expect(JSON.parse(body).code).toMatch(/^(widget_not_found|association_not_found|already_associated|no_free_slot)$/);
       (statuses[c.kind] ??= {})[r.status] = ((statuses[c.kind] ??= {})[r.status] ?? 0) + 1;
       if (c.kind === "remove" && r.status === 204) {
         expect(removedOk.has(c.sn!)).toBe(false); // a widget is removed successfully only once

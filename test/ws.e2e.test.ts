@@ -11,7 +11,8 @@ import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { startCountingProxy, type CountingProxy } from "./helpers/counting-proxy.ts";
 import { startPexd, type Pexd } from "./helpers/pexd.ts";
 
-const socket = (url: string, headers: Record<string, string>) => new WebSocket(url, { headers } as unknown as string[]) as unknown as WebSocketLike;
+const socket = (url: string, headers: Record<string, string>) =>
+  new WebSocket(url, { headers } as unknown as string[]) as unknown as WebSocketLike;
 
 async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
   const end = Date.now() + timeoutMs;
@@ -36,7 +37,14 @@ describe("WsTransport: the upstream multiplexer", () => {
   beforeAll(async () => {
     anvil = await startAnvil();
     await anvil.rpc("anvil_mine", [hex(40)]);
-    ws = new WsTransport({ upstreams: [{ label: "anvil", url: anvil.wsUrl }], timeoutMs: 5000, connect: socket, log: silentLogger, backoffMs: 50, maxBackoffMs: 500 });
+    ws = new WsTransport({
+      upstreams: [{ label: "anvil", url: anvil.wsUrl }],
+      timeoutMs: 5000,
+      connect: socket,
+      log: silentLogger,
+      backoffMs: 50,
+      maxBackoffMs: 500,
+    });
   });
   afterAll(async () => {
     await ws?.close();
@@ -120,9 +128,16 @@ async function client(url: string) {
     async call(method: string, params: unknown[] = []): Promise<{ result?: unknown; error?: { code: number; message: string } }> {
       const id = `c${++n}`;
       s.send(JSON.stringify({ jsonrpc: "2.0", id, method, params }));
-      return until(`answer to ${method}`, () => msgs.find((m) => (m as { id?: string }).id === id) as { result?: unknown; error?: { code: number; message: string } } | undefined);
+      return until(
+        `answer to ${method}`,
+        () =>
+          msgs.find((m) => (m as { id?: string }).id === id) as { result?: unknown; error?: { code: number; message: string } } | undefined,
+      );
     },
-    notifications: (sub: string) => msgs.filter((m) => (m as { params?: { subscription?: string } }).params?.subscription === sub) as { params: { result: { number?: string } } }[],
+    notifications: (sub: string) =>
+      msgs.filter((m) => (m as { params?: { subscription?: string } }).params?.subscription === sub) as {
+        params: { result: { number?: string } };
+      }[],
   };
 }
 
@@ -153,7 +168,8 @@ describe("through the real entry", () => {
       expect(b).toEqual(a);
     }
     const body = JSON.stringify({ block: 1, txdetails: false });
-    const post = (p: string) => fetch(pexd.url + p, { method: "POST", headers: { "content-type": "application/json" }, body }).then((r) => r.json());
+    const post = (p: string) =>
+      fetch(pexd.url + p, { method: "POST", headers: { "content-type": "application/json" }, body }).then((r) => r.json());
     const [a, b] = await Promise.all([post("/blockbynumber"), post("/ws/blockbynumber")]);
     expect(b).toEqual(a);
     expect((b as { result: { number: string } }).result.number).toBe("0x1");
@@ -163,7 +179,11 @@ describe("through the real entry", () => {
     await anvil.rpc("anvil_mine", [hex(20)]);
     const res = await Promise.all(
       Array.from({ length: 500 }, async (_, i) => {
-        const r = await fetch(`${pexd.url}/ws/blockbynumber`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ block: i % 20 }) });
+        const r = await fetch(`${pexd.url}/ws/blockbynumber`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ block: i % 20 }),
+        });
         return { i, status: r.status, body: (await r.json()) as { result: { number: string } } };
       }),
     );
@@ -178,11 +198,16 @@ describe("through the real entry", () => {
       const c = await client(wsBase + path);
       expect((await c.call("eth_chainId")).result).toBe("0x7a69");
       expect((await c.call("admin_peers")).error?.code).toBe(-32601);
-      c.socket.send(JSON.stringify([
-        { jsonrpc: "2.0", id: 1, method: "net_version" },
-        { jsonrpc: "2.0", id: 2, method: "eth_chainId" },
-      ]));
-      const batch = await until("the batch answer", () => c.msgs.find((m) => Array.isArray(m)) as { id: number; result: string }[] | undefined);
+      c.socket.send(
+        JSON.stringify([
+          { jsonrpc: "2.0", id: 1, method: "net_version" },
+          { jsonrpc: "2.0", id: 2, method: "eth_chainId" },
+        ]),
+      );
+      const batch = await until(
+        "the batch answer",
+        () => c.msgs.find((m) => Array.isArray(m)) as { id: number; result: string }[] | undefined,
+      );
       expect(batch.map((r) => [r.id, r.result])).toEqual([
         [1, "31337"],
         [2, "0x7a69"],
@@ -260,7 +285,11 @@ describe("through the real entry", () => {
     const r = await fetch(`${pexd.url}/eth`);
     expect(r.status).toBe(426);
     expect(((await r.json()) as { code: string }).code).toBe("upgrade_required");
-    const p = await fetch(`${pexd.url}/eth`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"jsonrpc":"2.0","id":7,"method":"eth_chainId"}' });
+    const p = await fetch(`${pexd.url}/eth`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"jsonrpc":"2.0","id":7,"method":"eth_chainId"}',
+    });
     expect(await p.json()).toEqual({ jsonrpc: "2.0", id: 7, result: "0x7a69" });
   });
 

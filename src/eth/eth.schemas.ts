@@ -15,12 +15,10 @@ const Quantity = z.union([
   z.string().refine(isU64, "must be a non-negative integer, a decimal string or a 0x-hex quantity below 2^64"),
 ]);
 
-export const BlockSelectorSchema = z
-  .union([z.enum(BLOCK_TAGS), Quantity])
-  .openapi("BlockSelector", {
-    description: "A block tag, a non-negative integer, a decimal string or a 0x-hex quantity",
-    example: "latest",
-  });
+export const BlockSelectorSchema = z.union([z.enum(BLOCK_TAGS), Quantity]).openapi("BlockSelector", {
+  description: "A block tag, a non-negative integer, a decimal string or a 0x-hex quantity",
+  example: "latest",
+});
 
 export const IndexSchema = Quantity.openapi("TxIndex", {
   description: "A non-negative integer, decimal string or 0x-hex quantity",

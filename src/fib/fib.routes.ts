@@ -14,7 +14,13 @@ export function registerFibRoutes(app: OpenAPIHono<AppEnv>, fib: FibService, mut
   let cachedIndex = -1;
   let cachedJson = "";
   app.openapi(
-    createRoute({ method: "get", path: "/current", tags: ["fibonacci"], summary: "Current index and exact value", responses: ok("The current state") }),
+    createRoute({
+      method: "get",
+      path: "/current",
+      tags: ["fibonacci"],
+      summary: "Current index and exact value",
+      responses: ok("The current state"),
+    }),
     (c) => {
       // The serialized state is reused while the index stays (at index 100,000 the value has
       // 20,899 digits; stringifying it per request was most of the route's cost).

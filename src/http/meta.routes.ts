@@ -30,9 +30,7 @@ const HealthSchema = z
   })
   .openapi("Health");
 
-const ReadySchema = z
-  .object({ status: z.literal("ready"), checks: z.record(z.string(), z.literal("ok")) })
-  .openapi("Ready");
+const ReadySchema = z.object({ status: z.literal("ready"), checks: z.record(z.string(), z.literal("ok")) }).openapi("Ready");
 
 const OpenApiSchema = z.record(z.string(), z.unknown()).openapi("OpenAPIDocument");
 
@@ -49,15 +47,17 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
   // pre-serialized string: stringifying the whole document per request halved the throughput of /.
   let doc: string | undefined;
   const document = () =>
-    (doc ??= JSON.stringify(app.getOpenAPI31Document({
-      openapi: "3.1.0",
-      info: {
-        title: "pexd",
-        version: deps.version,
-        description:
-          "Durable Fibonacci counter, widgets graph, Ethereum JSON-RPC gateway and block relay in one process. Errors use the body {code, message, details, hint}.",
-      },
-    })));
+    (doc ??= JSON.stringify(
+      app.getOpenAPI31Document({
+        openapi: "3.1.0",
+        info: {
+          title: "pexd",
+          version: deps.version,
+          description:
+            "Durable Fibonacci counter, widgets graph, Ethereum JSON-RPC gateway and block relay in one process. Errors use the body {code, message, details, hint}.",
+        },
+      }),
+    ));
   const JSON_TYPE = { "Content-Type": "application/json" };
 
   app.openapi(
@@ -80,7 +80,13 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
     },
   );
   app.openapi(
-    createRoute({ method: "get", path: "/openapi.json", tags: ["meta"], summary: "The OpenAPI 3.1 document", responses: { 200: { description: "The document", content: { "application/json": { schema: OpenApiSchema } } } } }),
+    createRoute({
+      method: "get",
+      path: "/openapi.json",
+      tags: ["meta"],
+      summary: "The OpenAPI 3.1 document",
+      responses: { 200: { description: "The document", content: { "application/json": { schema: OpenApiSchema } } } },
+    }),
     (c) => c.body(document(), 200, JSON_TYPE) as never,
   );
   app.get("/docs/assets/:file", async (c) => {
@@ -92,11 +98,22 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
     return c.body(asset.body as ArrayBuffer, 200, { "Content-Type": type!, "Cache-Control": "public, max-age=86400" });
   });
   app.openapi(
-    createRoute({ method: "get", path: "/health", tags: ["meta"], summary: "Liveness", responses: { 200: { description: "The process runs", content: { "application/json": { schema: HealthSchema } } } } }),
+    createRoute({
+      method: "get",
+      path: "/health",
+      tags: ["meta"],
+      summary: "Liveness",
+      responses: { 200: { description: "The process runs", content: { "application/json": { schema: HealthSchema } } } },
+    }),
     (c) => {
       const now = deps.now();
       return c.json(
-        { status: "ok" as const, version: deps.version, uptime_s: Math.round((now - deps.startedAt) / 10) / 100, datetime: new Date(now).toISOString() },
+        {
+          status: "ok" as const,
+          version: deps.version,
+          uptime_s: Math.round((now - deps.startedAt) / 10) / 100,
+          datetime: new Date(now).toISOString(),
+        },
         200,
       );
     },

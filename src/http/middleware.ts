@@ -14,7 +14,13 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 export const requireJson: MiddlewareHandler = async (c, next) => {
   const type = c.req.header("content-type");
   if (!type || !JSON_TYPE.test(type)) {
-    throw new AppError(415, "unsupported_media_type", "request body must be application/json", type ? `got ${type}` : "no Content-Type header", "send Content-Type: application/json");
+    throw new AppError(
+      415,
+      "unsupported_media_type",
+      "request body must be application/json",
+      type ? `got ${type}` : "no Content-Type header",
+      "send Content-Type: application/json",
+    );
   }
   await next();
 };

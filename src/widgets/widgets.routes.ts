@@ -23,7 +23,9 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
         ...done,
         ...errorResponses,
         ...authResponses,
-        400: errorResponse("Invalid body: missing/empty/over-long fields, unknown port type, more than 3 slots (`invalid_json`, `invalid_request`)"),
+        400: errorResponse(
+          "Invalid body: missing/empty/over-long fields, unknown port type, more than 3 slots (`invalid_json`, `invalid_request`)",
+        ),
         409: errorResponse(
           'Serial number exists: exactly `{"code":"23505","details":"Key (serial_number)=(X) already exists.","hint":null,"message":"duplicate key value violates unique constraint \\"widgets_serial_number_key\\""}`',
         ),
@@ -62,9 +64,13 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
         ...done,
         ...errorResponses,
         ...authResponses,
-        400: errorResponse("Invalid body or unknown port type (`invalid_json`, `invalid_request`); both serial numbers equal (`self_association`)"),
+        400: errorResponse(
+          "Invalid body or unknown port type (`invalid_json`, `invalid_request`); both serial numbers equal (`self_association`)",
+        ),
         404: notFound,
-        409: errorResponse("Pair already associated on that port type (`already_associated`), or a widget without a free slot of that type (`no_free_slot`, details: its serial number)"),
+        409: errorResponse(
+          "Pair already associated on that port type (`already_associated`), or a widget without a free slot of that type (`no_free_slot`, details: its serial number)",
+        ),
       },
     }),
     async (c) => {
@@ -102,7 +108,11 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
       tags: ["widgets"],
       summary: "One widget with its slots in creation order",
       request: { params: SnParam },
-      responses: { 200: { description: "The widget", content: { "application/json": { schema: WidgetSchema } } }, 400: errorResponses[400], 404: notFound },
+      responses: {
+        200: { description: "The widget", content: { "application/json": { schema: WidgetSchema } } },
+        400: errorResponses[400],
+        404: notFound,
+      },
     }),
     async (c) => c.json(await svc.get(c.req.valid("param").sn), 200),
   );
@@ -113,7 +123,10 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
       tags: ["widgets"],
       summary: "Widgets ordered by serial number (keyset pagination)",
       request: { query: ListQuery },
-      responses: { 200: { description: "One page", content: { "application/json": { schema: WidgetPageSchema } } }, 400: errorResponses[400] },
+      responses: {
+        200: { description: "One page", content: { "application/json": { schema: WidgetPageSchema } } },
+        400: errorResponses[400],
+      },
     }),
     async (c) => {
       const q = c.req.valid("query");

@@ -11,9 +11,15 @@ export const AddWidgetBody = z
     widget_sn: Sn,
     widget_name: Name.optional(),
     name: Name.optional().openapi({ description: "alias of widget_name (widget_name wins when both are sent)" }),
-    slots: z.array(Port).max(3).openapi({ example: ["P", "R", "R"], description: "0–3 port types, in creation order; required" }),
+    slots: z
+      .array(Port)
+      .max(3)
+      .openapi({ example: ["P", "R", "R"], description: "0–3 port types, in creation order; required" }),
   })
-  .refine((b) => b.widget_name !== undefined || b.name !== undefined, { message: "widget_name (or name) is required", path: ["widget_name"] })
+  .refine((b) => b.widget_name !== undefined || b.name !== undefined, {
+    message: "widget_name (or name) is required",
+    path: ["widget_name"],
+  })
   .openapi("AddWidget");
 
 export const RemoveWidgetBody = z.object({ widget_sn: Sn }).openapi("RemoveWidget");
@@ -31,7 +37,10 @@ export const WidgetSchema = z
   .openapi("Widget");
 
 export const WidgetPageSchema = z
-  .object({ items: z.array(WidgetSchema), next: z.string().nullable().openapi({ description: "`after` for the following page; null on the last page" }) })
+  .object({
+    items: z.array(WidgetSchema),
+    next: z.string().nullable().openapi({ description: "`after` for the following page; null on the last page" }),
+  })
   .openapi("WidgetPage");
 
 export const ListQuery = z.object({

@@ -7,7 +7,13 @@ import { WidgetStoreError, type NewWidget, type PortType, type Widget, type Widg
 export class DuplicateWidgetError extends AppError {
   override name = "DuplicateWidgetError" as const;
   constructor(sn: string) {
-    super(409, "23505", 'duplicate key value violates unique constraint "widgets_serial_number_key"', `Key (serial_number)=(${sn}) already exists.`, null);
+    super(
+      409,
+      "23505",
+      'duplicate key value violates unique constraint "widgets_serial_number_key"',
+      `Key (serial_number)=(${sn}) already exists.`,
+      null,
+    );
   }
   override toBody(): ErrorBody {
     return { code: this.code, details: this.details, hint: this.hint, message: this.message } as ErrorBody;
@@ -26,7 +32,12 @@ export function toAppError(e: unknown): unknown {
     case "already_associated":
       return new ConflictError("already_associated", e.message, null, "remove the association first, or use another port type");
     case "no_free_slot":
-      return new ConflictError("no_free_slot", e.message, e.sn, "free a slot with remove_association, or use a widget with a free slot of that type");
+      return new ConflictError(
+        "no_free_slot",
+        e.message,
+        e.sn,
+        "free a slot with remove_association, or use a widget with a free slot of that type",
+      );
     case "self_association":
       return new AppError(400, "self_association", e.message, null, "name two distinct widgets");
     case "invalid_widget":

@@ -8,7 +8,11 @@ async function setup(env: Record<string, string> = {}) {
   const store = new MemoryWidgetStore();
   const { app } = await memoryApp(env, { modules: [widgetsModule(store)] });
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    app.request(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
+    app.request(path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
   return { app, store, post };
 }
 
@@ -72,13 +76,20 @@ describe("widgets routes", () => {
 
   test("limits are inclusive: 128-char sn, 256-char name, 3 slots", async () => {
     const { post, store } = await setup();
-    expect((await post("/rpc/add_widget", { widget_sn: "s".repeat(128), widget_name: "n".repeat(256), slots: ["Q", "Q", "Q"] })).status).toBe(204);
+    expect(
+      (await post("/rpc/add_widget", { widget_sn: "s".repeat(128), widget_name: "n".repeat(256), slots: ["Q", "Q", "Q"] })).status,
+    ).toBe(204);
     expect(store.count()).toBe(1);
   });
 
   test("associate/remove codes: self_association 400, widget_not_found 404, already_associated and no_free_slot 409, association_not_found 404", async () => {
     const { app, post } = await setup();
-    for (const [sn, slots] of [["a", ["P"]], ["b", ["P", "Q"]], ["c", ["P"]]] as const) await post("/rpc/add_widget", { widget_sn: sn, widget_name: sn, slots });
+    for (const [sn, slots] of [
+      ["a", ["P"]],
+      ["b", ["P", "Q"]],
+      ["c", ["P"]],
+    ] as const)
+      await post("/rpc/add_widget", { widget_sn: sn, widget_name: sn, slots });
     const code = async (path: string, body: unknown) => {
       const r = await post(path, body);
       return [r.status, r.status === 204 ? null : ((await r.json()) as { code: string }).code];
@@ -117,11 +128,15 @@ describe("widgets routes", () => {
 
   test("GET /widgets pages with limit (default 100, 1..1000) and next", async () => {
     const { app, post } = await setup();
-    for (let i = 0; i < 105; i++) await post("/rpc/add_widget", { widget_sn: `w${String(i).padStart(3, "0")}`, widget_name: "n", slots: [] });
+    for (let i = 0; i < 105; i++)
+      await post("/rpc/add_widget", { widget_sn: `w${String(i).padStart(3, "0")}`, widget_name: "n", slots: [] });
     const p1 = (await (await app.request("/widgets")).json()) as { items: { widget_sn: string }[]; next: string | null };
     expect(p1.items.length).toBe(100);
     expect(p1.next).toBe("w099");
-    const p2 = (await (await app.request(`/widgets?after=${p1.next}&limit=1000`)).json()) as { items: { widget_sn: string }[]; next: string | null };
+    const p2 = (await (await app.request(`/widgets?after=${p1.next}&limit=1000`)).json()) as {
+      items: { widget_sn: string }[];
+      next: string | null;
+    };
     expect(p2.items.map((w) => w.widget_sn)).toEqual(["w100", "w101", "w102", "w103", "w104"]);
     expect(p2.next).toBeNull();
     for (const q of ["limit=0", "limit=1001", "limit=abc"]) expect((await app.request(`/widgets?${q}`)).status).toBe(400);
@@ -139,7 +154,19 @@ describe("widgets routes", () => {
   test("the OpenAPI document lists the routes and the error codes", async () => {
     const { app } = await setup();
     const doc = JSON.stringify(await (await app.request("/openapi.json")).json());
-    for (const s of ["/rpc/add_widget", "/rpc/remove_widget", "/rpc/associate_widgets", "/rpc/remove_association", "/widgets/{sn}", "23505", "no_free_slot", "already_associated", "association_not_found", "self_association", "widget_not_found"]) {
+    for (const s of [
+      "/rpc/add_widget",
+      "/rpc/remove_widget",
+      "/rpc/associate_widgets",
+      "/rpc/remove_association",
+      "/widgets/{sn}",
+      "23505",
+      "no_free_slot",
+      "already_associated",
+      "association_not_found",
+      "self_association",
+      "widget_not_found",
+    ]) {
       expect(doc).toContain(s);
     }
   });

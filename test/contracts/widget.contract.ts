@@ -156,7 +156,11 @@ export function widgetStoreContract(name: string, opts: ContractOptions): void {
       expect(pages).toBe(5); // 9 widgets by 2: the fifth page holds one and says null
       const all = await s.list(null, 100);
       expect(all.next).toBeNull();
-      expect(all.items.find((w) => w.widget_sn === "a")).toEqual({ widget_sn: "a", widget_name: "n-a", slots: [{ port: "Q", associated_with: "a0" }] });
+      expect(all.items.find((w) => w.widget_sn === "a")).toEqual({
+        widget_sn: "a",
+        widget_name: "n-a",
+        slots: [{ port: "Q", associated_with: "a0" }],
+      });
       const exact = await s.list(null, 9);
       expect(exact.items.length).toBe(9);
       expect(exact.next).toBeNull();

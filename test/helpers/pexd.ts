@@ -27,7 +27,9 @@ export function tempDir(prefix = "pexd-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startPexd(opts: { env?: Record<string, string>; dataDir?: string; args?: string[]; timeoutMs?: number } = {}): Promise<Pexd> {
+export async function startPexd(
+  opts: { env?: Record<string, string>; dataDir?: string; args?: string[]; timeoutMs?: number } = {},
+): Promise<Pexd> {
   const ownDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? tempDir();
   const env: Record<string, string> = {
@@ -71,7 +73,10 @@ export async function startPexd(opts: { env?: Record<string, string>; dataDir?: 
     }
   };
   // Both pipes drained (EOF): stop() waits for it, so every line the process wrote is in `logs`.
-  const drained = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>, true), pump(proc.stderr as ReadableStream<Uint8Array>, false)]).catch(() => {});
+  const drained = Promise.all([
+    pump(proc.stdout as ReadableStream<Uint8Array>, true),
+    pump(proc.stderr as ReadableStream<Uint8Array>, false),
+  ]).catch(() => {});
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const exited = proc.exited.then((code) => {
     throw new Error(`pexd exited with ${code} before listening:\n${text}`);

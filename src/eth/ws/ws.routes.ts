@@ -6,7 +6,17 @@ import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import type { App } from "../../app.ts";
 import { AppError } from "../../errors.ts";
 import { errorResponse as httpError } from "../../http/schemas.ts";
-import { checkRequest, errorResponse, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, MAX_BATCH, METHOD_NOT_FOUND, parseMessage, upstreamErrorResponse } from "../jsonrpc.ts";
+import {
+  checkRequest,
+  errorResponse,
+  INTERNAL_ERROR,
+  INVALID_PARAMS,
+  INVALID_REQUEST,
+  MAX_BATCH,
+  METHOD_NOT_FOUND,
+  parseMessage,
+  upstreamErrorResponse,
+} from "../jsonrpc.ts";
 import type { EthGateway } from "../eth.service.ts";
 import { UpstreamError, type JsonRpcResponse, type RpcTransport } from "../transport.ts";
 import { SUBSCRIPTION_KINDS, type SubscriptionHub } from "./subscription.hub.ts";
@@ -73,9 +83,12 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
         if (typeof params[0] !== "string" || !SUBSCRIPTION_KINDS.has(params[0])) {
           return answer(errorResponse(id, INVALID_PARAMS, `unknown subscription kind; one of ${[...SUBSCRIPTION_KINDS].join(", ")}`));
         }
-        if (subs.size >= limits.maxSubscriptions) return answer(errorResponse(id, INVALID_REQUEST, `at most ${limits.maxSubscriptions} subscriptions per connection`));
+        if (subs.size >= limits.maxSubscriptions)
+          return answer(errorResponse(id, INVALID_REQUEST, `at most ${limits.maxSubscriptions} subscriptions per connection`));
         try {
-          const subId = await hub.subscribe(params, (sid, result) => send(ws, JSON.stringify({ jsonrpc: "2.0", method: "eth_subscription", params: { subscription: sid, result } })));
+          const subId = await hub.subscribe(params, (sid, result) =>
+            send(ws, JSON.stringify({ jsonrpc: "2.0", method: "eth_subscription", params: { subscription: sid, result } })),
+          );
           if (closed) {
             await hub.unsubscribe(subId);
             return null;
@@ -120,7 +133,10 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
       const body = parsed.value;
       const n = Array.isArray(body) ? body.length : 1;
       if (pending + n > limits.maxPending) {
-        return send(ws, JSON.stringify(errorResponse(null, INVALID_REQUEST, `more than ${limits.maxPending} requests waiting on this connection`)));
+        return send(
+          ws,
+          JSON.stringify(errorResponse(null, INVALID_REQUEST, `more than ${limits.maxPending} requests waiting on this connection`)),
+        );
       }
       pending += n;
       try {
@@ -131,7 +147,12 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
         }
         if (body.length === 0) return send(ws, JSON.stringify(errorResponse(null, INVALID_REQUEST, "invalid request: empty batch")));
         if (body.length > MAX_BATCH) {
-          return send(ws, JSON.stringify(errorResponse(null, INVALID_REQUEST, `invalid request: batch of ${body.length} exceeds the limit of ${MAX_BATCH}`)));
+          return send(
+            ws,
+            JSON.stringify(
+              errorResponse(null, INVALID_REQUEST, `invalid request: batch of ${body.length} exceeds the limit of ${MAX_BATCH}`),
+            ),
+          );
         }
         const rs = (await Promise.all(body.map((m) => one(ws, m)))).filter((r): r is JsonRpcResponse => r !== null);
         if (rs.length) send(ws, JSON.stringify(rs));
@@ -169,7 +190,13 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
     });
     app.get(path, async (c: Context, next) => {
       if ((c.req.header("upgrade") ?? "").toLowerCase() !== "websocket") {
-        throw new AppError(426, "upgrade_required", `GET ${path} is a WebSocket endpoint`, null, `connect with Upgrade: websocket, or POST JSON-RPC to /eth`);
+        throw new AppError(
+          426,
+          "upgrade_required",
+          `GET ${path} is a WebSocket endpoint`,
+          null,
+          `connect with Upgrade: websocket, or POST JSON-RPC to /eth`,
+        );
       }
       return upgrade(c, next);
     });

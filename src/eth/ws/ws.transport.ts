@@ -61,8 +61,6 @@ export interface WsTransportOptions {
   maxBackoffMs?: number;
 }
 
-const OPEN = 1;
-
 export class WsTransport implements RpcTransport {
   readonly upstreams: readonly string[];
   #o: Required<Omit<WsTransportOptions, "metrics">> & { metrics?: UpstreamMetrics };
@@ -104,7 +102,8 @@ export class WsTransport implements RpcTransport {
   }
 
   async call(method: string, params: Params): Promise<JsonRpcResponse> {
-    if (this.#o.upstreams.length === 0) throw new UpstreamError("upstream_not_configured", "no upstream WebSocket configured (PEXD_ETH_WS_URL)");
+    if (this.#o.upstreams.length === 0)
+      throw new UpstreamError("upstream_not_configured", "no upstream WebSocket configured (PEXD_ETH_WS_URL)");
     if (this.#closed) throw new UpstreamError("upstream_error", "the upstream WebSocket is closed (shutting down)");
     if (this.#pending.size >= this.#o.maxPending) {
       throw new UpstreamError("upstream_error", `too many calls waiting for the upstream WebSocket (${this.#o.maxPending})`);
@@ -205,7 +204,8 @@ export class WsTransport implements RpcTransport {
       ws = this.#o.connect(up.url, headers);
     } catch (e) {
       this.#o.log.warn("upstream WebSocket failed to connect", { upstream: up.label, error: e instanceof Error ? e.message : String(e) });
-      return this.#scheduleReconnect();
+      this.#scheduleReconnect();
+      return;
     }
     this.#ws = ws;
     ws.onopen = () => {
@@ -285,7 +285,8 @@ export class WsTransport implements RpcTransport {
     try {
       msg = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data as ArrayBuffer));
     } catch {
-      return this.#o.log.warn("upstream WebSocket sent a message that is not JSON");
+      this.#o.log.warn("upstream WebSocket sent a message that is not JSON");
+      return;
     }
     for (const m of Array.isArray(msg) ? msg : [msg]) {
       if (!m || typeof m !== "object") continue;

@@ -12,7 +12,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 test("the background worker copies WAL pages into the database file; the serving connection only has a backstop", async () => {
   const { db, path } = openDatabase(dir);
   const lines: string[] = [];
-  const cp = startCheckpointer(db, path, createLogger("info", (s) => lines.push(s)), 20);
+  const cp = startCheckpointer(
+    db,
+    path,
+    createLogger("info", (s) => lines.push(s)),
+    20,
+  );
   expect(db.prepare("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: BACKSTOP_PAGES });
   const before = statSync(path).size;
   db.exec("CREATE TABLE t (x BLOB)");

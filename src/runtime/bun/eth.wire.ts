@@ -12,13 +12,18 @@ import { upgradeWebSocket } from "./websocket.ts";
 import type { Wire } from "./wire.ts";
 
 // Bun's client WebSocket accepts a `headers` option (the Infura secret rides in Authorization).
-const bunSocket: SocketFactory = (url, headers) =>
-  new WebSocket(url, { headers } as unknown as string[]) as unknown as WebSocketLike;
+const bunSocket: SocketFactory = (url, headers) => new WebSocket(url, { headers } as unknown as string[]) as unknown as WebSocketLike;
 
 export const wireEth: Wire = async (ctx) => {
   const { config, log } = ctx;
   const parts = buildEthGateway(config.eth);
-  const ws = new WsTransport({ upstreams: config.eth.ws, timeoutMs: config.eth.timeoutMs, connect: bunSocket, log, metrics: parts.metrics });
+  const ws = new WsTransport({
+    upstreams: config.eth.ws,
+    timeoutMs: config.eth.timeoutMs,
+    connect: bunSocket,
+    log,
+    metrics: parts.metrics,
+  });
   const hub = config.eth.ws.length ? new SubscriptionHub(ws) : undefined;
   const http = parts.http.upstreams.length ? parts.http : undefined;
   const configured = Boolean(hub || http);
@@ -45,9 +50,18 @@ export const wireEth: Wire = async (ctx) => {
     extraMetrics: () => [
       gauge("pexd_ws_clients", "Client WebSocket connections open (GET /eth, /socket2socket).", wsStats.clients),
       gauge("pexd_ws_subscriptions", "Client subscriptions (eth_subscribe) open.", wsStats.subscriptions),
-      gauge("pexd_ws_upstream_subscriptions", "Upstream subscriptions held (shared by identical client subscriptions).", hub?.upstreamSubscriptions ?? 0),
+      gauge(
+        "pexd_ws_upstream_subscriptions",
+        "Upstream subscriptions held (shared by identical client subscriptions).",
+        hub?.upstreamSubscriptions ?? 0,
+      ),
       gauge("pexd_ws_upstream_connected", "1 while the upstream WebSocket is open.", ws.connected ? 1 : 0),
-      { name: "pexd_ws_upstream_reconnects_total", help: "Upstream WebSocket reconnections.", type: "counter", samples: [{ value: ws.reconnects }] },
+      {
+        name: "pexd_ws_upstream_reconnects_total",
+        help: "Upstream WebSocket reconnections.",
+        type: "counter",
+        samples: [{ value: ws.reconnects }],
+      },
       {
         name: "pexd_ws_closed_total",
         help: "Client WebSockets closed by a limit, by reason.",
@@ -68,7 +82,12 @@ export const wireEth: Wire = async (ctx) => {
     ...(tracker ? { checks: [...(m.checks ?? []), tracker.check()] } : {}),
     register(app, mctx) {
       m.register(app, mctx);
-      registerClientWebSockets(app, { gateway: parts.gateway, transport: clientTransport, ...(hub ? { hub } : {}), upgrade: upgradeWebSocket });
+      registerClientWebSockets(app, {
+        gateway: parts.gateway,
+        transport: clientTransport,
+        ...(hub ? { hub } : {}),
+        upgrade: upgradeWebSocket,
+      });
     },
   };
 };

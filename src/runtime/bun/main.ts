@@ -128,7 +128,8 @@ export async function serve(config: Config, log: Logger = stdoutLogger(config), 
       const timeout = new Promise<void>((r) => setTimeout(r, DRAIN_MS).unref());
       await Promise.race([drained, timeout]);
       await server.stop(true);
-      for (const m of [...modules].reverse()) await m.close?.().catch((e) => log.error("module close failed", { module: m.name, error: String(e) }));
+      for (const m of [...modules].reverse())
+        await m.close?.().catch((e) => log.error("module close failed", { module: m.name, error: String(e) }));
       await fib.close();
       tx.flush();
       await checkpointer.stop();

@@ -19,7 +19,11 @@ export interface OpenOptions {
   migrations?: Migration[];
 }
 
-export function openDatabase(dataDir: string, file = "pexd.sqlite", opts: OpenOptions = {}): { db: Database; path: string; applied: string[] } {
+export function openDatabase(
+  dataDir: string,
+  file = "pexd.sqlite",
+  opts: OpenOptions = {},
+): { db: Database; path: string; applied: string[] } {
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, file);
   const db = new Database(path, { create: true, strict: true });

@@ -1,13 +1,6 @@
 // In-memory adapter of the widgets port (tests, edge runtimes): the same rules as the SQLite
 // schema, checked before any change so each call is all-or-nothing.
-import {
-  WidgetStoreError,
-  type NewWidget,
-  type PortType,
-  type Widget,
-  type WidgetPage,
-  type WidgetStore,
-} from "../widget.port.ts";
+import { WidgetStoreError, type NewWidget, type PortType, type Widget, type WidgetPage, type WidgetStore } from "../widget.port.ts";
 
 interface Slot {
   port: PortType;
@@ -42,7 +35,8 @@ export class MemoryWidgetStore implements WidgetStore {
 
   async add(w: NewWidget): Promise<void> {
     if (this.#rows.has(w.sn)) throw new WidgetStoreError("duplicate", `widget ${w.sn} already exists`, w.sn);
-    if (w.slots.length > 3 || w.sn.length === 0 || w.name.length === 0) throw new WidgetStoreError("invalid_widget", "invalid widget", w.sn);
+    if (w.slots.length > 3 || w.sn.length === 0 || w.name.length === 0)
+      throw new WidgetStoreError("invalid_widget", "invalid widget", w.sn);
     this.#rows.set(w.sn, { name: w.name, slots: w.slots.map((port) => ({ port, partner: null })) });
     this.#sorted = null;
   }

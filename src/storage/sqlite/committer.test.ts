@@ -80,7 +80,11 @@ describe("SqliteCommitter: stores sharing one connection", () => {
     const widgets = new SqliteWidgetStore(asPort(db), { committer: tx });
     await widgets.add({ sn: "keep", name: "K", slots: [] });
     // A one-sided association violates the deferred symmetric foreign key only at COMMIT.
-    const bad = tx.run(() => db.exec("INSERT INTO widgets (id, serial_number, name) VALUES (100, 'x', 'X'); INSERT INTO widget_slots (widget_id, ordinal, port, partner_id) VALUES (100, 0, 'P', 1)"));
+    const bad = tx.run(() =>
+      db.exec(
+        "INSERT INTO widgets (id, serial_number, name) VALUES (100, 'x', 'X'); INSERT INTO widget_slots (widget_id, ordinal, port, partner_id) VALUES (100, 0, 'P', 1)",
+      ),
+    );
     const other = widgets.add({ sn: "lost", name: "L", slots: [] });
     const [r1, r2] = await Promise.allSettled([bad, other]);
     expect(r1.status === "rejected" && String(r1.reason)).toMatch(/FOREIGN KEY/);

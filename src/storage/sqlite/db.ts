@@ -25,7 +25,12 @@ export function migrate(db: SqliteDatabase, migrations: Migration[]): string[] {
   db.exec(
     "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))) STRICT",
   );
-  const done = new Set(db.prepare<{ name: string }>("SELECT name FROM schema_migrations").all().map((r) => r.name));
+  const done = new Set(
+    db
+      .prepare<{ name: string }>("SELECT name FROM schema_migrations")
+      .all()
+      .map((r) => r.name),
+  );
   const record = db.prepare("INSERT INTO schema_migrations (name) VALUES (?)");
   const applied: string[] = [];
   for (const m of [...migrations].sort((a, b) => a.name.localeCompare(b.name))) {

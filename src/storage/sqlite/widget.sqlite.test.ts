@@ -45,9 +45,13 @@ describe("SQLite widgets schema", () => {
     const { db } = fresh(true);
     db.exec("INSERT INTO widgets (id, serial_number, name) VALUES (1,'a','A'),(2,'b','B'),(3,'c','C')");
     db.exec("INSERT INTO widget_slots (widget_id, ordinal, port) VALUES (1,0,'P'),(1,1,'P'),(2,0,'P'),(3,0,'P')");
-    expect(() => db.exec("BEGIN; UPDATE widget_slots SET partner_id = 2 WHERE widget_id = 1 AND ordinal = 0; COMMIT")).toThrow(/FOREIGN KEY/);
+    expect(() => db.exec("BEGIN; UPDATE widget_slots SET partner_id = 2 WHERE widget_id = 1 AND ordinal = 0; COMMIT")).toThrow(
+      /FOREIGN KEY/,
+    );
     db.exec("ROLLBACK");
-    db.exec("BEGIN; UPDATE widget_slots SET partner_id = 2 WHERE widget_id = 1 AND ordinal = 0; UPDATE widget_slots SET partner_id = 1 WHERE widget_id = 2; COMMIT");
+    db.exec(
+      "BEGIN; UPDATE widget_slots SET partner_id = 2 WHERE widget_id = 1 AND ordinal = 0; UPDATE widget_slots SET partner_id = 1 WHERE widget_id = 2; COMMIT",
+    );
     expect(() => db.exec("UPDATE widget_slots SET partner_id = 2 WHERE widget_id = 1 AND ordinal = 1")).toThrow(/UNIQUE/);
     expect(() => db.exec("INSERT INTO widget_slots (widget_id, ordinal, port) VALUES (3, 3, 'P')")).toThrow(/CHECK/);
     expect(() => db.exec("INSERT INTO widget_slots (widget_id, ordinal, port) VALUES (3, 1, 'X')")).toThrow(/CHECK/);

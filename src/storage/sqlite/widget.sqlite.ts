@@ -77,13 +77,19 @@ export class SqliteWidgetStore implements WidgetStore {
     this.#setCount = db.prepare("UPDATE widget_counters SET count = ? WHERE id = 1");
     this.#insertWidget = db.prepare("INSERT INTO widgets (serial_number, name) VALUES (?, ?)");
     this.#insertSlots = [1, 2, 3].map((n) =>
-      db.prepare(`INSERT INTO widget_slots (widget_id, ordinal, port) VALUES ${Array.from({ length: n }, (_, i) => `(?1, ${i}, ?${i + 2})`).join(", ")}`),
+      db.prepare(
+        `INSERT INTO widget_slots (widget_id, ordinal, port) VALUES ${Array.from({ length: n }, (_, i) => `(?1, ${i}, ?${i + 2})`).join(", ")}`,
+      ),
     );
     this.#deleteWidget = db.prepare("DELETE FROM widgets WHERE serial_number = ?");
     this.#idOf = db.prepare<{ id: number }>("SELECT id FROM widgets WHERE serial_number = ?");
-    this.#pairSlot = db.prepare<{ ordinal: number }>("SELECT ordinal FROM widget_slots WHERE widget_id = ? AND port = ? AND partner_id = ?");
+    this.#pairSlot = db.prepare<{ ordinal: number }>(
+      "SELECT ordinal FROM widget_slots WHERE widget_id = ? AND port = ? AND partner_id = ?",
+    );
     // Free slots of that type (≤ 3, from the covering index); the caller takes the first created.
-    this.#freeSlot = db.prepare<{ ordinal: number }>("SELECT ordinal FROM widget_slots WHERE widget_id = ? AND port = ? AND partner_id IS NULL");
+    this.#freeSlot = db.prepare<{ ordinal: number }>(
+      "SELECT ordinal FROM widget_slots WHERE widget_id = ? AND port = ? AND partner_id IS NULL",
+    );
     this.#occupy = db.prepare("UPDATE widget_slots SET partner_id = ? WHERE widget_id = ? AND ordinal = ?");
     this.#release1 = db.prepare("UPDATE widget_slots SET partner_id = NULL WHERE widget_id = ? AND port = ? AND partner_id = ?");
     // Plain single-table lookups: measured here, joining widget_slots to widgets for the partner's
@@ -94,7 +100,9 @@ export class SqliteWidgetStore implements WidgetStore {
     // covering index (widget_id, port, partner_id) + PK columns (~0.8 µs); ≤ 3 rows sort in JS.
     this.#slots = r.prepare<SlotRow>("SELECT ordinal, port, partner_id AS partner FROM widget_slots WHERE widget_id = ?");
     this.#snOf = r.prepare<{ sn: string }>("SELECT serial_number AS sn FROM widgets WHERE id = ?");
-    this.#page = r.prepare<PageRow>("SELECT id, serial_number AS sn, name FROM widgets WHERE serial_number > ? ORDER BY serial_number LIMIT ?");
+    this.#page = r.prepare<PageRow>(
+      "SELECT id, serial_number AS sn, name FROM widgets WHERE serial_number > ? ORDER BY serial_number LIMIT ?",
+    );
     if (opts.reader && opts.reader !== db) {
       this.#readBegin = r.prepare("BEGIN");
       this.#readEnd = r.prepare("COMMIT");
@@ -132,7 +140,8 @@ export class SqliteWidgetStore implements WidgetStore {
   associate(sn1: string, sn2: string, port: PortType): Promise<void> {
     return this.#mutate(() => {
       const [a, b] = this.#ids(sn1, sn2);
-      if (this.#pairSlot.get(a, port, b)) throw new WidgetStoreError("already_associated", `${sn1} and ${sn2} are already associated on port ${port}`, sn1);
+      if (this.#pairSlot.get(a, port, b))
+        throw new WidgetStoreError("already_associated", `${sn1} and ${sn2} are already associated on port ${port}`, sn1);
       const fa = this.#firstFree(a, port);
       if (fa === null) throw new WidgetStoreError("no_free_slot", `widget ${sn1} has no free ${port} slot`, sn1);
       const fb = this.#firstFree(b, port);
@@ -238,4 +247,3 @@ export class SqliteWidgetStore implements WidgetStore {
     );
   }
 }
-
