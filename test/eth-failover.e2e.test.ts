@@ -1,7 +1,7 @@
 // Upstream failure end to end (real Bun entry, real anvil): failover past a dead upstream, 502 when
 // the upstream is down, 504 when it hangs, 503 with none configured, and no credential in any output.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { deadPort } from "./helpers/net.ts";
+import { deadPort, stopped } from "./helpers/net.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { startPexd, type Pexd } from "./helpers/pexd.ts";
 
@@ -13,18 +13,6 @@ async function pexdWith(env: Record<string, string>): Promise<Pexd> {
   const p = await startPexd({ env });
   started.push(p);
   return p;
-}
-
-/** Resolves once the kernel reports the process stopped (SIGSTOP is delivered asynchronously). */
-async function stopped(pid: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const stat = await Bun.file(`/proc/${pid}/stat`).text();
-    // Field 3, after the parenthesised command name: T = stopped.
-    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("T")) return;
-    await Bun.sleep(10);
-  }
-  throw new Error(`process ${pid} did not stop`);
 }
 
 const errorCode = async (res: Response) => ((await res.json()) as { code: string; message: string; details: string | null }).code;

@@ -9,6 +9,7 @@ import { UpstreamError } from "../src/eth/transport.ts";
 import { WsTransport, type WebSocketLike } from "../src/eth/ws/ws.transport.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { startCountingProxy, type CountingProxy } from "./helpers/counting-proxy.ts";
+import { deadPort, stopped } from "./helpers/net.ts";
 import { startPexd, type Pexd } from "./helpers/pexd.ts";
 
 const socket = (url: string, headers: Record<string, string>) =>
@@ -87,11 +88,55 @@ describe("WsTransport: the upstream multiplexer", () => {
     expect(ws.subscriptions).toBe(0);
   });
 
+  test("connection lost with calls in flight: the read is retried on the new connection, the write fails clearly", async () => {
+    expect((await ws.call("eth_chainId", [])).result).toBe("0x7a69");
+    process.kill(anvil.pid, "SIGSTOP"); // both calls go out and stay unanswered
+    await stopped(anvil.pid);
+    const read = ws.call("eth_chainId", []);
+    const write = ws.call("eth_sendRawTransaction", ["0x02"]).then(
+      () => null,
+      (e) => e,
+    );
+    await until("both calls in flight", () => ws.pending === 2);
+    await anvil.restart(); // SIGKILL (stopped or not) and a fresh anvil on the same port
+    const err = await write;
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect((err as UpstreamError).kind).toBe("upstream_error");
+    expect((err as UpstreamError).message).toMatch(/may or may not have been applied/);
+    expect((await read).result).toBe("0x7a69");
+  });
+
+  test("a failed reconnection attempt does not use up a read's one retry", async () => {
+    const dead = `ws://127.0.0.1:${await deadPort()}`;
+    let n = 0;
+    // Connection 2 goes nowhere (refused), connection 3 reaches anvil again.
+    const flaky = new WsTransport({
+      upstreams: [{ label: "anvil", url: anvil.wsUrl }],
+      timeoutMs: 10_000,
+      connect: (url, h) => socket(++n === 2 ? dead : url, h),
+      log: silentLogger,
+      backoffMs: 20,
+    });
+    try {
+      expect((await flaky.call("eth_chainId", [])).result).toBe("0x7a69");
+      process.kill(anvil.pid, "SIGSTOP");
+      await stopped(anvil.pid);
+      const read = flaky.call("eth_chainId", []);
+      await until("the read in flight", () => flaky.pending === 1);
+      await anvil.restart();
+      expect((await read).result).toBe("0x7a69");
+      expect(n).toBeGreaterThanOrEqual(3);
+    } finally {
+      await flaky.close();
+    }
+  });
+
   test("an upstream that stops answering gives upstream_timeout", async () => {
     const slow = new WsTransport({ upstreams: [{ label: "anvil", url: anvil.wsUrl }], timeoutMs: 300, connect: socket, log: silentLogger });
     try {
       expect((await slow.call("eth_chainId", [])).result).toBe("0x7a69");
       process.kill(anvil.pid, "SIGSTOP");
+      await stopped(anvil.pid);
       const err = await slow.call("eth_blockNumber", []).catch((e) => e);
       expect(err).toBeInstanceOf(UpstreamError);
       expect((err as UpstreamError).kind).toBe("upstream_timeout");

@@ -240,8 +240,9 @@ export class WsTransport implements RpcTransport {
       if (this.#closed) return;
       this.#o.log.warn("upstream WebSocket closed", { upstream: up.label, code: ev?.code ?? null, was_open: wasOpen });
       // In flight on the lost socket: a read is retried once on the next connection; a write may
-      // or may not have reached the node, so it fails rather than risk being sent twice.
-      for (const [id, p] of this.#pending) {
+      // or may not have reached the node, so it fails rather than risk being sent twice. A socket
+      // that never opened carried nothing: its failure costs the waiting calls no retry.
+      for (const [id, p] of wasOpen ? this.#pending : []) {
         if (isWrite(p.method) || p.retried) {
           this.#pending.delete(id);
           clearTimeout(p.timer);
@@ -254,7 +255,7 @@ export class WsTransport implements RpcTransport {
                 : `upstream WebSocket lost twice while ${p.method} was in flight`,
             ),
           );
-        } else if (wasOpen) p.retried = true;
+        } else p.retried = true;
       }
       if (!wasOpen) this.#current++; // could not connect: fail over to the next upstream
       this.#scheduleReconnect();
