@@ -72,7 +72,10 @@ export class HeadTracker {
         if (typeof n === "string") this.#seen(BigInt(n));
       });
       if (this.#stopped) void this.#o.hub.unsubscribe(id).catch(() => {});
-      else this.#subId = id;
+      else {
+        this.#subId = id;
+        this.#o.log.info("head tracker: newHeads subscribed");
+      }
     } catch (e) {
       this.#o.log.warn("newHeads subscription failed; retrying (polling meanwhile when HTTP is configured)", {
         error: e instanceof Error ? e.message : String(e),
