@@ -21,8 +21,9 @@ run: deps
 dev: deps
 	$(BUN) run scripts/dev.ts
 
+# bunfig.toml has no per-test timeout setting; end-to-end tests start real processes (pexd, anvil).
 test: deps
-	$(BUN) test
+	$(BUN) test --timeout 60000
 
 check: deps
 	$(BUN) run check

@@ -53,7 +53,9 @@ describe("HeadTracker", () => {
     try {
       // No poll transport: the head can only come from newHeads, so the first one needs a block.
       await tracker.start();
-      await until("subscription", () => hub.upstreamSubscriptions > 0);
+      // The group exists from the moment eth_subscribe is sent; wait for anvil to confirm it (the
+      // tracker then holds a member), or a block mined before anvil subscribed is never pushed.
+      await until("subscription confirmed", () => hub.subscribers > 0);
       const before = BigInt(await anvil.rpc<string>("eth_blockNumber"));
       const seen: bigint[] = [];
       tracker.onHead((n) => seen.push(n));
