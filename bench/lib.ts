@@ -131,7 +131,10 @@ export function markdownTable(rows: Record<string, string | number>[]): string {
 /** Median of several alternating runs, to damp this shared machine's noise. */
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  // Even counts: the mean of the two middle values (the lower one alone understated 2-round runs).
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
 export interface AbResult {
