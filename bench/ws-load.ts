@@ -169,7 +169,7 @@ request = function() return wrk.format("POST", nil, {["Content-Type"]="applicati
     ratio: Math.round((median(r.s2s) / median(r.echo)) * 100) / 100,
   });
 
-  rows.push(idleRow);
+  if (idleN > 0) rows.push(idleRow); // --idle 0 skips the idle-connection measurement
 } finally {
   await echo.stop();
   await pexd.stop();
