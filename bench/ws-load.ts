@@ -124,50 +124,25 @@ request = function() return wrk.format("POST", nil, {["Content-Type"]="applicati
     r.s2s.push(await pingPong(wsUrl, 50, duration, call));
   }
   const m = (xs: number[]) => Math.round(median(xs));
-  rows.push({ case: "bare Bun.serve baseline (HTTP)", "per s": m(r.base), "p99 ms": NaN, ratio: 1 });
-  rows.push({
-    case: "GET /blocknumber, cache off (HTTP upstream)",
-    "per s": m(r.http),
-    "p99 ms": median(p99.http),
-    ratio: Math.round((median(r.http) / median(r.base)) * 100) / 100,
+  const ratio = (a: number[], b: number[]) => Math.round((median(a) / median(b)) * 100) / 100;
+  const load = (name: string, xs: number[], p: number[] | null, base: number[]) => ({
+    case: name,
+    "per s": m(xs),
+    "p99 ms": p ? median(p) : NaN,
+    ratio: ratio(xs, base),
   });
-  rows.push({
-    case: "GET /ws/blocknumber, cache off (upstream WebSocket)",
-    "per s": m(r.ws),
-    "p99 ms": median(p99.ws),
-    ratio: Math.round((median(r.ws) / median(r.base)) * 100) / 100,
-  });
-  rows.push({
-    case: "  /ws/blocknumber ÷ /blocknumber",
-    "per s": NaN,
-    "p99 ms": NaN,
-    ratio: Math.round((median(r.ws) / median(r.http)) * 100) / 100,
-  });
-  rows.push({
-    case: "POST /txbyblockandindex, distinct (one upstream call each, HTTP)",
-    "per s": m(r.dh),
-    "p99 ms": median(p99.dh),
-    ratio: Math.round((median(r.dh) / median(r.base)) * 100) / 100,
-  });
-  rows.push({
-    case: "POST /ws/txbyblockandindex, distinct (one upstream call each, WebSocket)",
-    "per s": m(r.dw),
-    "p99 ms": median(p99.dw),
-    ratio: Math.round((median(r.dw) / median(r.base)) * 100) / 100,
-  });
-  rows.push({
-    case: "  /ws ÷ HTTP, distinct calls",
-    "per s": NaN,
-    "p99 ms": NaN,
-    ratio: Math.round((median(r.dw) / median(r.dh)) * 100) / 100,
-  });
-  rows.push({ case: "bare Bun WebSocket echo, 50 connections", "per s": m(r.echo), "p99 ms": NaN, ratio: 1 });
-  rows.push({
-    case: "/socket2socket cached eth_chainId, 50 connections",
-    "per s": m(r.s2s),
-    "p99 ms": NaN,
-    ratio: Math.round((median(r.s2s) / median(r.echo)) * 100) / 100,
-  });
+  const versus = (name: string, a: number[], b: number[]) => ({ case: name, "per s": NaN, "p99 ms": NaN, ratio: ratio(a, b) });
+  rows.push(
+    load("bare Bun.serve baseline (HTTP)", r.base, null, r.base),
+    load("GET /blocknumber, cache off (HTTP upstream)", r.http, p99.http, r.base),
+    load("GET /ws/blocknumber, cache off (upstream WebSocket)", r.ws, p99.ws, r.base),
+    versus("  /ws/blocknumber ÷ /blocknumber", r.ws, r.http),
+    load("POST /txbyblockandindex, distinct (one upstream call each, HTTP)", r.dh, p99.dh, r.base),
+    load("POST /ws/txbyblockandindex, distinct (one upstream call each, WebSocket)", r.dw, p99.dw, r.base),
+    versus("  /ws ÷ HTTP, distinct calls", r.dw, r.dh),
+    load("bare Bun WebSocket echo, 50 connections", r.echo, null, r.echo),
+    load("/socket2socket cached eth_chainId, 50 connections", r.s2s, null, r.echo),
+  );
 
   if (idleN > 0) rows.push(idleRow); // --idle 0 skips the idle-connection measurement
 } finally {

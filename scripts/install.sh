@@ -4,12 +4,8 @@
 set -euo pipefail
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DESTDIR="${DESTDIR:-}"
-DESTDIR="${DESTDIR%/}"
-APP=/opt/pexd
-DATA=/var/lib/pexd
-ETC=/etc/pexd
-UNIT=/etc/systemd/system/pexd.service
+# shellcheck source=paths.sh
+. "$SRC/scripts/paths.sh"
 # The unit's ExecStart names this path; ProtectHome hides any bun under /root or /home.
 BUN_BIN=/usr/local/bin/bun
 

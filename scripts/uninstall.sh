@@ -3,13 +3,9 @@
 # the pexd user unless PURGE=1. With DESTDIR, removes a staged install instead. See README.md, "VPS install".
 set -euo pipefail
 
-DESTDIR="${DESTDIR:-}"
-DESTDIR="${DESTDIR%/}"
+# shellcheck source=paths.sh
+. "$(dirname "${BASH_SOURCE[0]}")/paths.sh"
 PURGE="${PURGE:-}"
-APP=/opt/pexd
-DATA=/var/lib/pexd
-ETC=/etc/pexd
-UNIT=/etc/systemd/system/pexd.service
 
 say() { printf 'pexd uninstall: %s\n' "$*"; }
 die() {

@@ -62,6 +62,21 @@ async function scrape(srv: Pexd = p): Promise<{ text: string; families: Map<stri
   return { text, families };
 }
 
+/** Reads /dashboard/stream up to its first complete event, then disconnects. */
+async function firstEvent(base: string): Promise<{ status: number; type: string | null; buf: string }> {
+  const ac = new AbortController();
+  const r = await fetch(`${base}/dashboard/stream`, { signal: ac.signal });
+  const reader = r.body!.getReader();
+  let buf = "";
+  while (!buf.includes("\n\n")) {
+    const { value: chunk, done } = await reader.read();
+    if (done) break;
+    buf += new TextDecoder().decode(chunk);
+  }
+  ac.abort();
+  return { status: r.status, type: r.headers.get("content-type"), buf };
+}
+
 const matches = (s: ParsedSample, labels: Record<string, string>) => Object.entries(labels).every(([k, v]) => s.labels[k] === v);
 /** Sum of the samples named `name` (a family, or a histogram's _count/_sum) matching `labels`; 0 when none. */
 function value(fams: Map<string, ParsedFamily>, name: string, labels: Record<string, string> = {}): number {
@@ -176,18 +191,9 @@ describe("/metrics", () => {
 
   test("the dashboard stream sends JSON points whose gauges follow the counter", async () => {
     const state = (await (await fetch(`${p.url}/current`)).json()) as { index: number };
-    const ac = new AbortController();
-    const r = await fetch(`${p.url}/dashboard/stream`, { signal: ac.signal });
-    expect(r.status).toBe(200);
-    expect(r.headers.get("content-type")).toStartWith("text/event-stream");
-    const reader = r.body!.getReader();
-    let buf = "";
-    while (!buf.includes("\n\n")) {
-      const { value: chunk, done } = await reader.read();
-      if (done) break;
-      buf += new TextDecoder().decode(chunk);
-    }
-    ac.abort();
+    const { status, type, buf } = await firstEvent(p.url);
+    expect(status).toBe(200);
+    expect(type).toStartWith("text/event-stream");
     const m = /event: point\ndata: (.*)\n/.exec(buf);
     expect(m).not.toBeNull();
     const point = JSON.parse(m![1]!) as {
@@ -234,16 +240,7 @@ describe("with an Ethereum upstream (real anvil)", () => {
       const checked = await promtool(text);
       if (checked) expect(checked.code).toBe(0);
 
-      const ac = new AbortController();
-      const r = await fetch(`${srv.url}/dashboard/stream`, { signal: ac.signal });
-      const reader = r.body!.getReader();
-      let buf = "";
-      while (!buf.includes("\n\n")) {
-        const { value: chunk, done } = await reader.read();
-        if (done) break;
-        buf += new TextDecoder().decode(chunk);
-      }
-      ac.abort();
+      const { buf } = await firstEvent(srv.url);
       const point = JSON.parse(/data: (.*)\n/.exec(buf)![1]!) as { present: { eth: boolean; cache: boolean; upstream: boolean } };
       expect(point.present).toEqual(expect.objectContaining({ eth: true, cache: true, upstream: true }));
     } finally {

@@ -20,7 +20,7 @@ function walk(dir: string): string[] {
 export function coreFiles(): string[] {
   return walk(join(ROOT, "src"))
     .map((p) => relative(ROOT, p))
-    .filter((p) => !p.startsWith("src/runtime/bun/") && !p.endsWith(".test.ts") && !p.includes(".contract."));
+    .filter((p) => !p.startsWith("src/runtime/bun/") && !p.endsWith(".test.ts"));
 }
 
 /** Lines (as "file:line: text") of core files that break portability. */

@@ -1,4 +1,4 @@
-import { relayStoreContract } from "../relay.contract.ts";
+import { relayStoreContract } from "../../../test/contracts/relay.contract.ts";
 import { MemoryRelayStore } from "./relay.memory.ts";
 
 relayStoreContract("memory", () => new MemoryRelayStore());

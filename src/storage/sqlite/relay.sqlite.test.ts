@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { asPort, openDatabase } from "../../runtime/bun/sqlite.ts";
-import { relayStoreContract } from "../relay.contract.ts";
+import { relayStoreContract } from "../../../test/contracts/relay.contract.ts";
 import type { RelayStore } from "../relay.port.ts";
 import { SqliteRelayStore } from "./relay.sqlite.ts";
 

@@ -1,7 +1,7 @@
 // The RelayStore contract: every adapter runs these cases from its own test file (unstorage's
 // testDriver pattern), so a new adapter proves itself by passing them.
 import { describe, expect, test } from "bun:test";
-import type { RelayFrame, RelayStore } from "./relay.port.ts";
+import type { RelayFrame, RelayStore } from "../../src/storage/relay.port.ts";
 
 const html = (n: number, tag = "first") =>
   new TextEncoder().encode(`<html><head><meta name="block-number" content="${n}"></head>${tag}</html>`);
