@@ -167,9 +167,8 @@ for (const head of ["newHeads (WebSocket)", "polling only (1 s)"]) {
   const p = await startPexd({ env, timeoutMs: 120_000 });
   const startLine = async () => p.logs.find((l) => l.msg === "relay watcher started");
   while (!(await startLine())) await Bun.sleep(20);
-  // pexd running everything follows the head with the gateway's tracker; `relay-client` alone with its own source.
-  const subscribed = (msg: unknown) => msg === "head tracker: newHeads subscribed" || msg === "relay head source: newHeads subscribed";
-  if (env.PEXD_ETH_WS_URL) while (!p.logs.some((l) => subscribed(l.msg))) await Bun.sleep(20);
+  // The watcher follows the gateway's head tracker: wait for its newHeads subscription.
+  if (env.PEXD_ETH_WS_URL) while (!p.logs.some((l) => l.msg === "head tracker: newHeads subscribed")) await Bun.sleep(20);
   const n = head.startsWith("newHeads") ? BLOCKS : Math.min(BLOCKS, 20);
   const minedAt = new Map<number, number>();
   for (let i = 0; i < n; i++) {

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import type { RelayBlockInfo, RelayClientStats } from "../src/storage/relay.port.ts";
+import type { RelayBlockInfo, RelayClientStats, RelayTotals } from "../src/storage/relay.port.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { ROOT, startPexd, type Pexd } from "./helpers/pexd.ts";
 
@@ -41,14 +41,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
-interface Stats {
-  blocks: number;
-  frames: number;
-  duplicates: number;
-  rejected: number;
-  bytes: number;
-  clients: number;
-}
+type Stats = RelayTotals;
 type Client = RelayClientStats;
 type BlockInfo = RelayBlockInfo;
 
@@ -276,7 +269,7 @@ describe("relay roles from the command line", () => {
     extra.push(client);
     const started = await until("watcher started", async () => client.logs.find((l) => l.msg === "relay watcher started"));
     const start = Number(started.start_block);
-    await until("newHeads subscribed", async () => client.logs.some((l) => l.msg === "relay head source: newHeads subscribed"));
+    await until("newHeads subscribed", async () => client.logs.some((l) => l.msg === "head tracker: newHeads subscribed"));
     for (let i = 0; i < 4; i++) await anvil.rpc("evm_mine");
     const head = start + 4;
     await until("a failed send logged", async () => client.logs.some((l) => l.msg === "relay send failed; retrying with backoff"));

@@ -8,7 +8,7 @@ import type { TcpTransport } from "./tcp.port.ts";
 /** A JSON-RPC call to the upstream: resolves with `result`, rejects on transport or RPC error. */
 export type Rpc = (method: string, params: unknown[]) => Promise<unknown>;
 
-/** Where head numbers come from: polling here; the WebSocket newHeads tracker can implement it too. */
+/** Where head numbers come from: the gateway's HeadTracker (newHeads, eth_blockNumber polling). */
 export interface HeadSource {
   onHead(cb: (blockNumber: bigint) => void): void;
   start(): Promise<void>;
@@ -31,55 +31,6 @@ const hexQuantity = (v: unknown): bigint => {
   if (typeof v !== "string" || !/^0x[0-9a-fA-F]+$/.test(v)) throw new TypeError(`not a hex quantity: ${JSON.stringify(v)?.slice(0, 40)}`);
   return BigInt(v);
 };
-
-/** Polls eth_blockNumber every `intervalMs`; reports each new (higher) head once. */
-export class PollingHeadSource implements HeadSource {
-  readonly #rpc: Rpc;
-  readonly #intervalMs: number;
-  readonly #log: Logger;
-  #cbs: ((n: bigint) => void)[] = [];
-  #abort = new AbortController();
-  #last = -1n;
-  #failing = false;
-
-  constructor(rpc: Rpc, intervalMs: number, log: Logger) {
-    this.#rpc = rpc;
-    this.#intervalMs = intervalMs;
-    this.#log = log;
-  }
-
-  onHead(cb: (n: bigint) => void): void {
-    this.#cbs.push(cb);
-  }
-
-  async start(): Promise<void> {
-    void this.#loop();
-  }
-
-  stop(): void {
-    this.#abort.abort();
-  }
-
-  async #loop(): Promise<void> {
-    const signal = this.#abort.signal;
-    while (!signal.aborted) {
-      try {
-        const head = hexQuantity(await this.#rpc("eth_blockNumber", []));
-        if (this.#failing) this.#log.info("relay head polling recovered", { head: head.toString() });
-        this.#failing = false;
-        if (head > this.#last && !signal.aborted) {
-          this.#last = head;
-          for (const cb of this.#cbs) cb(head);
-        }
-      } catch (e) {
-        // One line per outage, not one per poll.
-        if (!this.#failing) this.#log.warn("relay head polling failed", { error: e instanceof Error ? e.message : String(e) });
-        this.#failing = true;
-      }
-      await sleep(this.#intervalMs, signal);
-    }
-  }
-}
 
 export interface SenderOptions {
   /** Documents kept per target while it is down; the oldest is dropped (logged, counted) beyond it. */

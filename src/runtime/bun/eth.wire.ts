@@ -12,7 +12,8 @@ import { upgradeWebSocket } from "./websocket.ts";
 import type { Wire } from "./wire.ts";
 
 // Bun's client WebSocket accepts a `headers` option (the Infura secret rides in Authorization).
-const bunSocket: SocketFactory = (url, headers) => new WebSocket(url, { headers } as unknown as string[]) as unknown as WebSocketLike;
+export const bunSocket: SocketFactory = (url, headers) =>
+  new WebSocket(url, { headers } as unknown as string[]) as unknown as WebSocketLike;
 
 export const wireEth: Wire = async (ctx) => {
   const { config, log } = ctx;

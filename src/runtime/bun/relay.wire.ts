@@ -3,25 +3,28 @@
 import { Database } from "bun:sqlite";
 import { resolve } from "node:path";
 import type { Config } from "../../config.ts";
+import { HttpTransport } from "../../eth/http.transport.ts";
+import { HeadTracker } from "../../eth/ws/head.tracker.ts";
+import { SubscriptionHub } from "../../eth/ws/subscription.hub.ts";
+import { WsTransport } from "../../eth/ws/ws.transport.ts";
 import type { Logger } from "../../log.ts";
 import type { PexdModule } from "../../module.ts";
 import { BlockTemplate } from "../../relay/block-doc.ts";
 import { httpRpc } from "../../relay/http-rpc.ts";
 import { relayModule, type RelayModuleDeps } from "../../relay/relay.module.ts";
 import { IDLE_TIMEOUT_S, RelayServer } from "../../relay/relay.server.ts";
-import { BlockWatcher, PollingHeadSource, RelaySender, type HeadSource } from "../../relay/watcher.ts";
-import { combineHeadSources, WsHeadSource, type WebSocketCtor } from "../../relay/ws-head.source.ts";
+import { BlockWatcher, RelaySender, type HeadSource } from "../../relay/watcher.ts";
 import { SqliteRelayStore } from "../../storage/sqlite/relay.sqlite.ts";
 import type { SqliteCommitter } from "../../storage/sqlite/committer.ts";
+import { bunSocket } from "./eth.wire.ts";
 import { asPort } from "./sqlite.ts";
 import { bunTcp } from "./tcp.ts";
 import type { Wire } from "./wire.ts";
 
 export const TEMPLATE_PATH = resolve(import.meta.dir, "../../relay/block.html");
-/** eth_blockNumber polling period: the only head source without a WebSocket upstream… */
+/** relay-client alone: eth_blockNumber polling period without a WebSocket upstream (the tracker
+ * slows it to a 5 s safety net beside newHeads: an Infura free plan allows ~100k requests a day). */
 export const POLL_MS = 1000;
-/** …and a slow safety net next to newHeads (an Infura free plan allows ~100k requests a day). */
-export const POLL_WITH_WS_MS = 5000;
 
 export interface RelayParts {
   /** Stats routes + store (and the TCP server when PEXD_RELAY_PORT > 0). */
@@ -60,18 +63,11 @@ export async function buildRelay(
       const rpc = httpRpc(config.eth.http, config.eth.timeoutMs);
       const template = new BlockTemplate(await Bun.file(TEMPLATE_PATH).text());
       const senders = config.relay.targets.map((t) => new RelaySender(t, bunTcp, log));
-      // The gateway's tracker (newHeads through the shared hub, polling over HTTP as a safety net)
-      // when pexd runs everything; its own newHeads client plus polling as a single role. The
-      // tracker is started and stopped by the eth wiring, so the watcher gets a view of it.
-      const ws = config.eth.ws[0];
+      // The gateway's tracker when pexd runs everything (started and stopped by the eth wiring, so
+      // the watcher gets a view of it); a tracker of its own as a single role.
       const head: HeadSource = shared
         ? { onHead: (cb) => shared.onHead(cb), start: async () => {}, stop: () => {} }
-        : ws
-          ? combineHeadSources([
-              new WsHeadSource(ws, WebSocket as unknown as WebSocketCtor, log),
-              new PollingHeadSource(rpc, POLL_WITH_WS_MS, log),
-            ])
-          : new PollingHeadSource(rpc, POLL_MS, log);
+        : ownHeadTracker(config, log);
       const watcher = new BlockWatcher({ rpc, head, template, senders, log });
       deps.watcher = watcher;
       deps.senders = senders;
@@ -91,3 +87,28 @@ export async function buildRelay(
 
 export const wireRelay: Wire = async ({ config, log, db, tx, shared }) =>
   buildRelay(config, log, { db, tx }, { server: true, watcher: true }, shared.heads);
+
+/**
+ * `pexd relay-client` alone: the gateway's HeadTracker on its own upstream connections, i.e.
+ * newHeads over the first reachable PEXD_ETH_WS_URL (reconnecting with backoff) when one is
+ * configured, and eth_blockNumber polling over HTTP every POLL_MS (every 5 s beside newHeads).
+ */
+function ownHeadTracker(config: Config, log: Logger): HeadSource {
+  const ws = config.eth.ws.length
+    ? new WsTransport({ upstreams: config.eth.ws, timeoutMs: config.eth.timeoutMs, connect: bunSocket, log })
+    : null;
+  const tracker = new HeadTracker({
+    log,
+    poll: new HttpTransport({ upstreams: config.eth.http, timeoutMs: config.eth.timeoutMs }),
+    pollMs: POLL_MS,
+    ...(ws ? { hub: new SubscriptionHub(ws) } : {}),
+  });
+  return {
+    onHead: (cb) => tracker.onHead(cb),
+    start: () => tracker.start(),
+    stop: () => {
+      tracker.stop();
+      void ws?.close();
+    },
+  };
+}
