@@ -40,7 +40,7 @@ SEED ?= 1
 seed: deps
 	$(BUN) run db:seed --widgets $(WIDGETS) --seed $(SEED)
 
-# VPS install (as root): see docs/vps.md. DESTDIR stages the files; PURGE=1 uninstall removes data.
+# VPS install (as root): see README.md, "VPS install". DESTDIR stages the files; PURGE=1 uninstall removes data.
 .PHONY: all uninstall
 all:
 	@DESTDIR="$(DESTDIR)" bash scripts/install.sh

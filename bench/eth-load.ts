@@ -5,7 +5,7 @@
 import { startAnvil } from "../test/helpers/anvil.ts";
 import { startCountingProxy } from "../test/helpers/counting-proxy.ts";
 import { UpstreamMetrics } from "../src/eth/eth.metrics.ts";
-import { EthGateway } from "../src/eth/eth.service.ts";
+import { EthGateway } from "../src/eth/eth.gateway.ts";
 import { HttpTransport } from "../src/eth/http.transport.ts";
 import { haveWrk, luaRequest, markdownTable, median, startBaseline, startPexd, wrk } from "./lib.ts";
 

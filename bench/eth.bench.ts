@@ -3,7 +3,7 @@
 import { bench, group, run, summary } from "mitata";
 import { ResponseCache } from "../src/eth/eth.cache.ts";
 import { cacheKey, classify } from "../src/eth/eth.policy.ts";
-import { EthGateway } from "../src/eth/eth.service.ts";
+import { EthGateway } from "../src/eth/eth.gateway.ts";
 import { HttpTransport } from "../src/eth/http.transport.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
 

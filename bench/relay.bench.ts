@@ -1,12 +1,11 @@
 // mitata: the relay's hot functions — netstring encode/decode of 4 KiB documents (whole, split
 // into TCP-sized chunks, coalesced), the meta-tag read the server does per frame, and rendering.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { bench, do_not_optimize, group, run, summary } from "mitata";
 import { BlockTemplate, parseBlock, readBlockMeta } from "../src/relay/block-doc.ts";
+import { BLOCK_TEMPLATE } from "../src/relay/block.template.ts";
 import { encodeNetstring, NetstringDecoder } from "../src/relay/netstring.ts";
 
-const template = new BlockTemplate(readFileSync(join(import.meta.dir, "../src/relay/block.html"), "utf8"));
+const template = new BlockTemplate(BLOCK_TEMPLATE);
 const block = parseBlock({
   number: "0x12a05f2",
   hash: `0x${"ab".repeat(32)}`,

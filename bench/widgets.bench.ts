@@ -4,7 +4,7 @@
 // Mutations are paired (add+remove, associate+dissociate) so the database is left as it was.
 import { Database } from "bun:sqlite";
 import { bench, group, run } from "mitata";
-import { asPort, openDatabase } from "../src/runtime/bun/sqlite.ts";
+import { openDatabase } from "../src/runtime/bun/sqlite.ts";
 import { SqliteWidgetStore } from "../src/storage/sqlite/widget.sqlite.ts";
 
 const dir = Bun.env.PEXD_DATA_DIR ?? "/work/10m-data";
@@ -15,8 +15,8 @@ const seeded = (k: number) => `s1-${String(k % n).padStart(digits, "0")}`;
 
 const { db } = openDatabase(dir);
 const reader = new Database(db.filename, { readonly: true, strict: true });
-const store = new SqliteWidgetStore(asPort(db), { groupCommit: false, reader: asPort(reader) });
-const grouped = new SqliteWidgetStore(asPort(db), { groupCommit: true, reader: asPort(reader) });
+const store = new SqliteWidgetStore(db, { groupCommit: false, reader: reader });
+const grouped = new SqliteWidgetStore(db, { groupCommit: true, reader: reader });
 const tag = `mb${Date.now().toString(36)}-`;
 await store.add({ sn: `${tag}a`, name: "a", slots: ["P", "R", "Q"] });
 await store.add({ sn: `${tag}b`, name: "b", slots: ["P", "R", "Q"] });

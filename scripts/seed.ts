@@ -3,7 +3,7 @@
 // Fast path: journal off and synchronous off during the load, serial numbers and ids generated in
 // ascending order so every index is appended to, multi-row INSERTs in large transactions.
 import { parseArgs } from "node:util";
-import { configOrExit } from "../src/runtime/bun/main.ts";
+import { configOrExit } from "../src/runtime/bun/serve.ts";
 import { openDatabase } from "../src/runtime/bun/sqlite.ts";
 
 const { values } = parseArgs({

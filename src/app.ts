@@ -1,16 +1,15 @@
-// The portable core: createApp(deps) returns the Hono app. Nothing here imports bun, bun:* or
-// hono/bun; runtimes (src/runtime/*) build the deps and serve app.fetch.
+// The portable core: createApp(deps) returns the Hono app with the SPEC conventions (error body,
+// 404/405, request ids, body limit, bearer token) and the meta routes; it knows no feature: modules
+// bring their routes. compose.ts assembles the deps; runtimes (src/runtime/*) serve app.fetch.
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
 import { TrieRouter } from "hono/router/trie-router";
 import type { Config } from "./config.ts";
 import { AppError, errorBody } from "./errors.ts";
-import { registerFibRoutes } from "./fib/fib.routes.ts";
-import type { FibService } from "./fib/fib.service.ts";
 import { createRouter, type AppEnv } from "./http/context.ts";
 import { registerMetaRoutes, type AssetSource, type ReadinessCheck } from "./http/meta.routes.ts";
-import { edge, MAX_BODY_BYTES, mutating, type RequestObserver } from "./http/middleware.ts";
+import { MAX_BODY_BYTES, mutating, requestEdge, type RequestObserver } from "./http/middleware.ts";
 import type { Logger } from "./log.ts";
 import type { PexdModule } from "./module.ts";
 
@@ -18,14 +17,17 @@ export interface AppDeps {
   config: Config;
   log: Logger;
   version: string;
-  fib: FibService;
-  /** Extra readiness checks (storage, upstreams); all must pass for /ready. */
+  /** Feature modules, registered in order after the meta routes. */
+  modules: readonly PexdModule[];
+  /** Readiness checks beyond the modules' own (storage); all must pass for /ready. */
   checks?: ReadinessCheck[];
+  /** The API reference page's script and styles. */
   assets?: AssetSource;
-  /** Feature modules (widgets, eth, relay, metrics), registered in order. */
-  modules?: PexdModule[];
   /** Milliseconds, fractional where the runtime can (performance.now based). */
   now?: () => number;
+  /** Unix epoch milliseconds. */
+  wallNow?: () => number;
+  /** Unix epoch milliseconds. */
   startedAt?: number;
   /** Told of every answered request by the edge middleware (the HTTP request metrics). */
   observeRequest?: RequestObserver;
@@ -44,7 +46,7 @@ export function createApp(deps: AppDeps): App {
       throw new AppError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`, null, "send at most 64 KiB");
     },
   });
-  app.use(edge(log, now, limitBody, deps.observeRequest));
+  app.use(requestEdge(log, now, limitBody, deps.observeRequest));
 
   app.onError((err, c) => {
     if (err instanceof AppError) {
@@ -81,15 +83,15 @@ export function createApp(deps: AppDeps): App {
   });
 
   const mut = mutating(config.apiToken);
+  const wallNow = deps.wallNow ?? Date.now;
   registerMetaRoutes(app, {
     version: deps.version,
-    startedAt: deps.startedAt ?? Date.now(),
-    now: () => Date.now(),
-    checks: [...(deps.checks ?? []), ...(deps.modules ?? []).flatMap((m) => m.checks ?? [])],
+    startedAt: deps.startedAt ?? wallNow(),
+    now: wallNow,
+    checks: [...(deps.checks ?? []), ...deps.modules.flatMap((m) => m.checks ?? [])],
     ...(deps.assets ? { assets: deps.assets } : {}),
   });
-  registerFibRoutes(app, deps.fib, mut);
-  for (const m of deps.modules ?? []) m.register(app, { config, log, mutating: mut });
+  for (const m of deps.modules) m.register(app, { config, log, mutating: mut });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   return app;
 }

@@ -68,3 +68,8 @@ export const errorBody = (code: string, message: string, details: string | null 
   details,
   hint,
 });
+
+/** The data directory or database cannot be used at start-up: the runtime exits 73 (EX_CANTCREAT). */
+export class StorageOpenError extends Error {
+  override name = "StorageOpenError" as const;
+}

@@ -1,5 +1,5 @@
-// A feature module (widgets, eth gateway, relay, metrics) plugs into the app through this seam:
-// routes, readiness checks, a stats snapshot for /metrics, and a close hook for graceful stop.
+// A feature module (counter, widgets, eth gateway, relay, metrics) plugs into the app through this
+// seam: routes, readiness checks, metric families read at scrape time, and lifecycle hooks.
 import type { MiddlewareHandler } from "hono";
 import type { App } from "./app.ts";
 import type { Config } from "./config.ts";
@@ -20,6 +20,10 @@ export interface PexdModule {
   checks?: ReadinessCheck[];
   /** Metric families read at scrape time by /metrics (recording stays a plain increment). */
   metrics?(): MetricFamily[];
-  /** Called on SIGTERM/SIGINT after the HTTP server stopped accepting. */
+  /** Fields for the lifecycle log lines (`listening`, `stopped`), e.g. the counter's index. */
+  facts?(): Record<string, unknown>;
+  /** On SIGTERM/SIGINT, before the HTTP server drains: ends long-lived responses (event streams). */
+  drain?(): Promise<void>;
+  /** After the HTTP server stopped: flushes and releases what the module holds. */
   close?(): Promise<void>;
 }

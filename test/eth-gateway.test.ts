@@ -5,13 +5,14 @@ import { createServer } from "node:net";
 import { deadPort } from "./helpers/net.ts";
 import { privateKeyToAccount } from "viem/accounts";
 import { parseConfig } from "../src/config.ts";
-import { buildEthGateway, ethModule } from "../src/eth/eth.module.ts";
-import { EthGateway } from "../src/eth/eth.service.ts";
+import { buildEthCore } from "../src/eth/eth.core.ts";
+import { ethModule } from "../src/eth/eth.module.ts";
+import { EthGateway } from "../src/eth/eth.gateway.ts";
 import { UpstreamMetrics } from "../src/eth/eth.metrics.ts";
-import { cacheKey, classify } from "../src/eth/eth.policy.ts";
-import { ResponseCache } from "../src/eth/eth.cache.ts";
 import { HttpTransport } from "../src/eth/http.transport.ts";
 import { UpstreamError } from "../src/eth/transport.ts";
+import { silentLogger } from "../src/log.ts";
+import { memoryRuntime } from "../src/runtime/memory.ts";
 import { ANVIL_KEY_0, startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { startCountingProxy, type CountingProxy } from "./helpers/counting-proxy.ts";
 
@@ -40,36 +41,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop();
   await anvil?.stop();
-});
-
-describe("policy", () => {
-  test("classifies by method and block selector", () => {
-    expect(classify("eth_chainId", [])).toEqual({ kind: "forever" });
-    expect(classify("eth_blockNumber", [])).toEqual({ kind: "head" });
-    expect(classify("eth_getBlockByNumber", ["latest", false])).toEqual({ kind: "head" });
-    expect(classify("eth_getBlockByNumber", ["finalized", false])).toEqual({ kind: "head" });
-    expect(classify("eth_getBlockByNumber", ["pending", false])).toEqual({ kind: "never" });
-    expect(classify("eth_getBlockByNumber", ["0x10", false])).toEqual({ kind: "block", number: 16n });
-    expect(classify("eth_getBalance", ["0xabc", { blockHash: `0x${"1".repeat(64)}` }])).toEqual({ kind: "hash" });
-    expect(classify("eth_getTransactionCount", ["0xabc", "pending"])).toEqual({ kind: "never" });
-    expect(classify("eth_getTransactionReceipt", ["0x1"])).toEqual({ kind: "tx" });
-    expect(classify("eth_getLogs", [{ fromBlock: "0x1", toBlock: "0x5" }])).toEqual({ kind: "block", number: 5n });
-    expect(classify("eth_getLogs", [{ fromBlock: "0x1" }])).toEqual({ kind: "head" });
-    expect(classify("eth_sendRawTransaction", ["0x00"])).toEqual({ kind: "write" });
-    expect(classify("eth_getFilterChanges", ["0x1"])).toEqual({ kind: "never" });
-    expect(cacheKey("eth_getBalance", ["0xABCdef", "latest"])).toBe(cacheKey("eth_getBalance", ["0xabcdef", "latest"]));
-    expect(cacheKey("eth_call", [{ to: "0x1", data: "0x2" }])).toBe(cacheKey("eth_call", [{ data: "0x2", to: "0x1" }]));
-  });
-
-  test("LRU by bytes: the bound holds and the least recent goes first", () => {
-    const c = new ResponseCache(1000);
-    for (let i = 0; i < 50; i++) c.set(`k${i}`, `"${"x".repeat(100)}"`, Infinity, false);
-    expect(c.bytes).toBeLessThanOrEqual(1000);
-    expect(c.evictions).toBeGreaterThan(0);
-    expect(c.get("k0", 0)).toBeUndefined();
-    expect(c.get("k49", 0)?.raw).toBe(`"${"x".repeat(100)}"`);
-    expect(c.set("huge", "x".repeat(2000), Infinity, false)).toBe(false);
-  });
 });
 
 describe("gateway over anvil", () => {
@@ -207,10 +178,11 @@ describe("gateway over anvil", () => {
 describe("module", () => {
   test("metric families move with calls and carry no credentials", async () => {
     const config = parseConfig({ PEXD_ETH_HTTP_URL: proxy.url.replace("http://", "http://bob:pw123@") });
-    const parts = buildEthGateway(config.eth);
-    const mod = ethModule(parts);
+    // Not started: the head tracker's own polling would move the counts.
+    const core = buildEthCore(config.eth, { log: silentLogger, connect: () => ({}) as never });
+    const mod = ethModule(core, { upgrade: memoryRuntime().upgradeWebSocket });
     expect(mod.name).toBe("eth");
-    const call = (method: string) => parts.gateway.handle({ jsonrpc: "2.0", id: 1, method });
+    const call = (method: string) => core.gateway.handle({ jsonrpc: "2.0", id: 1, method });
     await call("eth_blockNumber");
     await call("eth_blockNumber");
     await call("eth_chainId");
@@ -224,8 +196,9 @@ describe("module", () => {
     expect(val("pexd_eth_head_block")).toBe(Number(await anvil.rpc<string>("eth_blockNumber")));
     expect(val("pexd_eth_cache_bytes")).toBeGreaterThan(0);
     expect(JSON.stringify(fams)).not.toContain("pw123");
-    expect(mod.checks?.map((c) => c.name)).toEqual([`eth_upstream ${proxy.url}`]);
+    expect(mod.checks?.map((c) => c.name)).toEqual([`eth_upstream ${proxy.url}`, "eth_head"]);
     await mod.checks![0]!.check();
+    await core.close();
   });
 });
 

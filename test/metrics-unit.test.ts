@@ -1,17 +1,20 @@
 // The portable metrics pieces on their own: exposition escaping and merging (checked by promtool),
-// the HTTP middleware through a Hono app, and the dashboard's quantiles and rates.
+// HTTP request recording through the app's request edge, and the dashboard's quantiles and rates.
 import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createApp } from "../src/app.ts";
+import { parseConfig } from "../src/config.ts";
 import { AppError } from "../src/errors.ts";
-import { createRouter } from "../src/http/context.ts";
+import { silentLogger } from "../src/log.ts";
 import { quantileDelta, readTotals, toPoint } from "../src/metrics/dashboard.sampler.ts";
 import { formatExposition, formatValue, mergeFamilies } from "../src/metrics/exposition.ts";
 import { HttpMetrics } from "../src/metrics/http.metrics.ts";
 import { metricsModule } from "../src/metrics/metrics.module.ts";
 import { Histogram, type MetricFamily } from "../src/metrics/types.ts";
+import type { PexdModule } from "../src/module.ts";
 
 async function promtool(text: string): Promise<{ code: number; out: string } | null> {
   if (!Bun.which("promtool")) {
@@ -82,27 +85,35 @@ describe("exposition", () => {
   });
 });
 
-describe("HTTP metrics middleware", () => {
-  test("counts by method, route pattern and status, including thrown errors and 404s", async () => {
+describe("HTTP metrics", () => {
+  test("the app's request edge counts by method, route pattern and status, including thrown errors and 404s", async () => {
     const http = new HttpMetrics();
-    const app = createRouter();
-    app.use(http.middleware);
-    app.onError((err, c) => c.json({ code: "x" }, err instanceof AppError ? (err.status as 400) : 500));
-    app.notFound((c) => c.json({ code: "not_found" }, 404));
-    app.openapi(
-      createRoute({
-        method: "get",
-        path: "/items/{id}",
-        request: { params: z.object({ id: z.string() }) },
-        responses: { 200: { description: "ok" } },
-      }),
-      (c) => c.text("ok", 200) as never,
-    );
-    app.get("/boom", () => {
-      throw new AppError(409, "conflict", "no");
-    });
-    app.get("/crash", () => {
-      throw new Error("bug");
+    const items: PexdModule = {
+      name: "items",
+      register(app) {
+        app.openapi(
+          createRoute({
+            method: "get",
+            path: "/items/{id}",
+            request: { params: z.object({ id: z.string() }) },
+            responses: { 200: { description: "ok" } },
+          }),
+          (c) => c.text("ok", 200) as never,
+        );
+        app.get("/boom", () => {
+          throw new AppError(409, "conflict", "no");
+        });
+        app.get("/crash", () => {
+          throw new Error("bug");
+        });
+      },
+    };
+    const app = createApp({
+      config: parseConfig({}),
+      log: silentLogger,
+      version: "t",
+      modules: [items],
+      observeRequest: (method, route, status, seconds) => http.record(method, route, status, seconds),
     });
     for (const path of ["/items/1", "/items/2", "/boom", "/crash", "/missing"]) await app.request(path);
     await app.request("/items/3", { method: "POST" });
@@ -113,7 +124,7 @@ describe("HTTP metrics middleware", () => {
     expect(get({ method: "GET", route: "/boom", status: "409" })).toBe(1);
     expect(get({ method: "GET", route: "/crash", status: "500" })).toBe(1);
     expect(get({ method: "GET", route: "unmatched", status: "404" })).toBe(1);
-    expect(get({ method: "POST", route: "unmatched", status: "404" })).toBe(1);
+    expect(get({ method: "POST", route: "unmatched", status: "405" })).toBe(1);
     expect(requests!.samples.reduce((a, s) => a + s.value, 0)).toBe(6);
     const count = durations!.samples.find((s) => s.suffix === "_count" && s.labels?.route === "/items/:id");
     expect(count?.value).toBe(2);
@@ -123,11 +134,6 @@ describe("HTTP metrics middleware", () => {
   test("the module: own families, other modules appended, a throwing module skipped", async () => {
     let index = 7;
     const m = metricsModule({
-      fib: {
-        get index() {
-          return index;
-        },
-      },
       version: "1.2.3",
       processProbe: {
         memory: () => ({ rss: 100, heapUsed: 10, heapTotal: 20 }),
@@ -135,6 +141,7 @@ describe("HTTP metrics middleware", () => {
         openFds: () => null,
       },
       modules: () => [
+        { name: "f", register() {}, metrics: () => [{ name: "pexd_fib_index", help: "f", type: "gauge", samples: [{ value: index }] }] },
         { name: "w", register() {}, metrics: () => [{ name: "pexd_widgets", help: "w", type: "gauge", samples: [{ value: 4 }] }] },
         {
           name: "broken",
@@ -154,7 +161,6 @@ describe("HTTP metrics middleware", () => {
       expect(byName.has("pexd_process_open_fds")).toBe(false); // the probe cannot count them
       index = 9;
       expect(m.collect().find((f) => f.name === "pexd_fib_index")!.samples[0]!.value).toBe(9);
-      expect(m.middleware).not.toBeNull();
     } finally {
       await m.close();
     }
@@ -241,6 +247,8 @@ describe("grafana/pexd-dashboard.json", () => {
   const exprs = dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
   // Families of other modules, as their modules publish them (the list).
   const MODULE_FAMILIES = [
+    "pexd_fib_index",
+    "pexd_fib_commits_total",
     "pexd_widgets",
     "pexd_eth_cache_hits_total",
     "pexd_eth_cache_misses_total",
@@ -265,7 +273,6 @@ describe("grafana/pexd-dashboard.json", () => {
 
   test("uses only metric names that pexd exposes", async () => {
     const m = metricsModule({
-      fib: { index: 0 },
       version: "t",
       modules: () => [],
       processProbe: { memory: () => ({ rss: 1, heapUsed: 1, heapTotal: 1 }), cpuSeconds: () => ({ user: 0, system: 0 }), openFds: () => 3 },

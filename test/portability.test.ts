@@ -62,7 +62,7 @@ describe("portability", () => {
     expect(portabilityViolations(files)).toEqual([]);
   });
 
-  test("createApp with memory adapters serves /health, /current and /next under Deno", async () => {
+  test("compose() builds every module on the in-memory bundle and serves a request of each under Deno", async () => {
     const deno = join(ROOT, "node_modules/.bin/deno");
     // No permission flags: the core needs no file, network or environment access to answer.
     const proc = Bun.spawn([deno, "run", "--no-prompt", "test/deno/smoke.ts"], {
@@ -73,13 +73,28 @@ describe("portability", () => {
     });
     const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     expect({ code, err: code === 0 ? "" : err }).toEqual({ code: 0, err: "" });
-    const r = JSON.parse(out.trim().split("\n").at(-1)!);
+    const r = JSON.parse(out.trim().split("\n").at(-1)!) as {
+      runtime: string;
+      modules: string[];
+      expected: string[];
+      results: { method: string; path: string; status: number; body: unknown }[];
+    };
     expect(r.runtime).toBe("deno");
-    expect(r["/health#1"].status).toBe(200);
-    expect(r["/health#1"].body.status).toBe("ok");
-    expect(r["/current#2"].body).toEqual({ index: 0, value: "0" });
-    expect(r["/next#3"].body).toEqual({ index: 1, value: "1" });
-    expect(r["/next#4"].body).toEqual({ index: 2, value: "1" });
-    expect(r["/current#5"].body).toEqual({ index: 2, value: "1" });
+    // Every module but the relay watcher (no PEXD_RELAY_TARGETS here).
+    expect(r.modules).toEqual(r.expected.filter((m) => m !== "relay-watcher"));
+    const at = (i: number) => r.results[i]!;
+    expect(at(0)).toMatchObject({ path: "/health", status: 200, body: { status: "ok", version: "deno-smoke" } });
+    expect(at(1).body).toEqual({ index: 0, value: "0" });
+    expect(at(2).body).toEqual({ index: 1, value: "1" });
+    expect(at(3).body).toEqual({ index: 2, value: "1" });
+    expect(at(4).body).toEqual({ index: 2, value: "1" });
+    expect(at(5).status).toBe(204);
+    expect(at(6).body).toEqual({ widget_sn: "w1", widget_name: "one", slots: [{ port: "P", associated_with: null }] });
+    // The gateway module is there; with no upstream configured it says so (SPEC §3).
+    expect(at(7)).toMatchObject({ status: 503, body: { code: "upstream_not_configured" } });
+    expect(at(8)).toMatchObject({ status: 200, body: { blocks: 0, frames: 0 } });
+    expect(at(9).status).toBe(200);
+    expect(String(at(9).body)).toContain("pexd_fib_index 2");
+    expect(at(10).status).toBe(200);
   }, 60_000);
 });

@@ -2,10 +2,11 @@
 // sockets, node:net and Python's standard library), and the stats API read over HTTP.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RelayBlockInfo, RelayClientStats, RelayTotals } from "../src/storage/relay.port.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
-import { ROOT, startPexd, type Pexd } from "./helpers/pexd.ts";
+import { CLI, ROOT, startPexd, tempDir, type Pexd } from "./helpers/pexd.ts";
 
 const enc = new TextEncoder();
 const frame = (payload: string | Uint8Array) => {
@@ -273,8 +274,9 @@ describe("relay roles from the command line", () => {
     for (let i = 0; i < 4; i++) await anvil.rpc("evm_mine");
     const head = start + 4;
     await until("a failed send logged", async () => client.logs.some((l) => l.msg === "relay send failed; retrying with backoff"));
-    // The client role serves no stats routes.
+    // The client role serves no stats routes, but /metrics with its queue.
     expect((await fetch(`${client.url}/stats`)).status).toBe(404);
+    expect(await (await fetch(`${client.url}/metrics`)).text()).toMatch(/^pexd_relay_queue_depth\{target="127\.0\.0\.1:\d+"\} [1-9]/m);
     const server = await startPexd({ args: ["relay-server"], env: { PEXD_RELAY_PORT: String(port) } });
     extra.push(server);
     expect((await fetch(`${server.url}/current`)).status).toBe(404);
@@ -291,6 +293,23 @@ describe("relay roles from the command line", () => {
     await until("back-up log line", async () => client.logs.some((l) => l.msg === "relay target back up"));
     expect(await client.stop()).toBe(0);
     expect(await server.stop()).toBe(0);
+  });
+
+  test("relay-server on an unusable data directory exits 73 with one line, like the full process", async () => {
+    const dir = tempDir();
+    const file = join(dir, "not-a-dir");
+    writeFileSync(file, "x");
+    const proc = Bun.spawn([process.execPath, CLI, "relay-server"], {
+      cwd: ROOT,
+      env: { ...process.env, PEXD_PORT: "0", PEXD_DATA_DIR: file },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(await proc.exited).toBe(73);
+    const err = (await new Response(proc.stderr).text()).trim();
+    expect(err.split("\n")).toHaveLength(1);
+    expect(err).toMatch(/PEXD_DATA_DIR=.*not-a-dir/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("--help lists the commands and every variable with its default", async () => {

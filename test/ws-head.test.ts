@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { HttpTransport } from "../src/eth/http.transport.ts";
 import { HeadTracker, STALL_FACTOR, STALL_MIN_MS } from "../src/eth/ws/head.tracker.ts";
 import { SubscriptionHub } from "../src/eth/ws/subscription.hub.ts";
-import { WsTransport, type WebSocketLike } from "../src/eth/ws/ws.transport.ts";
+import type { WebSocketLike } from "../src/eth/ws/upstream.socket.ts";
+import { WsTransport } from "../src/eth/ws/ws.transport.ts";
 import { silentLogger } from "../src/log.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 
@@ -47,7 +48,7 @@ describe("HeadTracker", () => {
       connect: socket,
       log: silentLogger,
     });
-    const hub = new SubscriptionHub(ws);
+    const hub = new SubscriptionHub(ws.subscriptions);
     const tracker = new HeadTracker({ log: silentLogger, hub });
     expect(await ready(tracker)).toBe("no chain head seen yet");
     try {

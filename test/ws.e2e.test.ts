@@ -6,7 +6,8 @@ import { createPublicClient, keccak256, webSocket, type Block } from "viem";
 import { foundry } from "viem/chains";
 import { silentLogger } from "../src/log.ts";
 import { UpstreamError } from "../src/eth/transport.ts";
-import { WsTransport, type WebSocketLike } from "../src/eth/ws/ws.transport.ts";
+import type { WebSocketLike } from "../src/eth/ws/upstream.socket.ts";
+import { WsTransport } from "../src/eth/ws/ws.transport.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { startCountingProxy, type CountingProxy } from "./helpers/counting-proxy.ts";
 import { deadPort, stopped } from "./helpers/net.ts";
@@ -68,7 +69,7 @@ describe("WsTransport: the upstream multiplexer", () => {
 
   test("anvil killed and restarted on the same port: reconnects, calls succeed, the subscription resumes under the same id", async () => {
     const heads: string[] = [];
-    const sub = await ws.subscribe(["newHeads"], (h) => heads.push((h as { number: string }).number));
+    const sub = await ws.subscriptions.subscribe(["newHeads"], (h) => heads.push((h as { number: string }).number));
     await anvil.rpc("evm_mine");
     await until("a head before the restart", () => heads.length >= 1);
     const reconnectsBefore = ws.reconnects;
@@ -85,7 +86,7 @@ describe("WsTransport: the upstream multiplexer", () => {
     });
     expect(sub.id).toMatch(/^s\d+$/);
     await sub.unsubscribe();
-    expect(ws.subscriptions).toBe(0);
+    expect(ws.subscriptions.size).toBe(0);
   });
 
   test("connection lost with calls in flight: the read is retried on the new connection, the write fails clearly", async () => {

@@ -1,46 +1,28 @@
-// The Ethereum gateway as a PexdModule: builds gateway + HTTP transport from Config.eth, registers
-// the REST and JSON-RPC routes, a readiness check per upstream, and the pexd_eth_* metric families.
-import type { Config } from "../config.ts";
+// The Ethereum gateway as a PexdModule: the REST routes (direct and under /ws), POST /eth and the
+// client WebSockets over the shared EthCore; a readiness check per HTTP upstream and for the head;
+// the pexd_eth_* and pexd_ws_* metric families. With no upstream configured the routes still exist
+// and answer 503 upstream_not_configured (WebSockets: close 1013) (SPEC §3).
+import type { UpgradeWebSocket } from "hono/ws";
 import type { ReadinessCheck } from "../http/meta.routes.ts";
 import type { MetricFamily } from "../metrics/types.ts";
 import type { PexdModule } from "../module.ts";
-import { UpstreamMetrics } from "./eth.metrics.ts";
+import type { EthCore } from "./eth.core.ts";
 import { registerEthRestRoutes, registerJsonRpcRoute } from "./eth.routes.ts";
-import { EthGateway } from "./eth.service.ts";
-import { HttpTransport, type FetchLike } from "./http.transport.ts";
-import { UpstreamError, type RpcTransport } from "./transport.ts";
+import { JsonRpcDispatcher } from "./jsonrpc.dispatcher.ts";
+import { UpstreamError } from "./transport.ts";
+import { ClientWsStats, registerClientWebSockets } from "./ws/client.ws.ts";
 
 /** A readiness probe is skipped when the upstream answered this recently (no polling of paid upstreams). */
 const READY_FRESH_MS = 10_000;
 
-export interface EthParts {
-  gateway: EthGateway;
-  http: HttpTransport;
-  metrics: UpstreamMetrics;
-}
+const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "counter", samples: [{ value }] });
+const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "gauge", samples: [{ value }] });
 
-export function buildEthGateway(eth: Config["eth"], opts: { fetch?: FetchLike } = {}): EthParts {
-  const metrics = new UpstreamMetrics();
-  const http = new HttpTransport({ upstreams: eth.http, timeoutMs: eth.timeoutMs, metrics, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
-  const gateway = new EthGateway({
-    transport: http,
-    cacheTtlMs: eth.cacheTtlMs,
-    cacheMaxBytes: eth.cacheMaxBytes,
-    finalityDepth: eth.finalityDepth,
-  });
-  return { gateway, http, metrics };
-}
-
-export interface EthModuleOptions extends EthParts {
-  /** More REST mounts, e.g. { prefix: "/ws", transport: wsTransport } from the WebSocket half. */
-  mounts?: { prefix: string; transport: RpcTransport; tag?: string }[];
-  /** Extra metric families and close hooks of parts built elsewhere (the WebSocket half). */
-  extraMetrics?: () => MetricFamily[];
-  onClose?: () => Promise<void>;
-}
-
-export function ethModule(o: EthModuleOptions): PexdModule {
-  const { gateway, http, metrics } = o;
+export function ethModule(core: EthCore, deps: { upgrade: UpgradeWebSocket; wallNow?: () => number }): PexdModule {
+  const { gateway, http, ws, hub, tracker } = core;
+  const wallNow = deps.wallNow ?? Date.now;
+  const dispatcher = new JsonRpcDispatcher(gateway);
+  const clients = new ClientWsStats();
   const checks: ReadinessCheck[] = http.upstreams.map((label) => ({
     name: `eth_upstream ${label}`,
     check: async () => {
@@ -52,18 +34,26 @@ export function ethModule(o: EthModuleOptions): PexdModule {
       }
     },
   }));
+  if (tracker) checks.push(tracker.check());
+
   return {
     name: "eth",
     checks,
     register(app) {
       registerEthRestRoutes(app, gateway);
-      registerJsonRpcRoute(app, gateway);
-      for (const m of o.mounts ?? []) registerEthRestRoutes(app, gateway, m);
+      registerJsonRpcRoute(app, dispatcher, http);
+      registerEthRestRoutes(app, gateway, { prefix: "/ws", transport: ws, tag: "ethereum (upstream WebSocket)" });
+      registerClientWebSockets(app, {
+        dispatcher,
+        // Client WebSockets call through the multiplexer when there is one, else over HTTP.
+        transport: hub ? ws : http,
+        ...(hub ? { hub } : {}),
+        upgrade: deps.upgrade,
+        stats: clients,
+      });
     },
     metrics: () => {
       const s = gateway.stats();
-      const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "counter", samples: [{ value }] });
-      const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "gauge", samples: [{ value }] });
       return [
         counter("pexd_eth_cache_hits_total", "Gateway reads answered from the cache.", s.hits),
         counter(
@@ -81,17 +71,30 @@ export function ethModule(o: EthModuleOptions): PexdModule {
               gauge(
                 "pexd_eth_head_age_seconds",
                 "Seconds since the head last changed (as seen by the gateway).",
-                Math.max(0, (Date.now() - s.headChangedAt) / 1000),
+                Math.max(0, (wallNow() - s.headChangedAt) / 1000),
               ),
             ]
           : []),
-        ...metrics.families(),
-        ...(o.extraMetrics?.() ?? []),
+        ...core.metrics.families(),
+        gauge("pexd_ws_clients", "Client WebSocket connections open (GET /eth, /socket2socket).", clients.clients),
+        gauge("pexd_ws_subscriptions", "Client subscriptions (eth_subscribe) open.", clients.subscriptions),
+        gauge(
+          "pexd_ws_upstream_subscriptions",
+          "Upstream subscriptions held (shared by identical client subscriptions).",
+          hub?.upstreamSubscriptions ?? 0,
+        ),
+        gauge("pexd_ws_upstream_connected", "1 while the upstream WebSocket is open.", ws.connected ? 1 : 0),
+        counter("pexd_ws_upstream_reconnects_total", "Upstream WebSocket reconnections.", ws.reconnects),
+        {
+          name: "pexd_ws_closed_total",
+          help: "Client WebSockets closed by a limit, by reason.",
+          type: "counter",
+          samples: [
+            { labels: { reason: "slow_consumer" }, value: clients.closedSlow },
+            { labels: { reason: "message_too_big" }, value: clients.closedOversize },
+          ],
+        },
       ];
-    },
-    close: async () => {
-      await o.onClose?.();
-      await http.close();
     },
   };
 }

@@ -1,12 +1,12 @@
 // SPEC §3 over HTTP: the REST routes (registered per prefix and transport, so /ws/* reuses them with
-// the WebSocket transport) and POST /eth, JSON-RPC 2.0 single and batch.
+// the WebSocket transport) and POST /eth, JSON-RPC 2.0 single and batch (through the dispatcher).
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { AppError, UnavailableError } from "../errors.ts";
 import type { AppEnv } from "../http/context.ts";
 import { requireJson } from "../http/middleware.ts";
 import { errorResponse as errorDoc, errorResponses } from "../http/schemas.ts";
-import type { Answer, CacheStatus, EthGateway } from "./eth.service.ts";
+import type { Answer, EthGateway } from "./eth.gateway.ts";
 import {
   BlockByNumberBodySchema,
   JsonRpcBodySchema,
@@ -15,16 +15,8 @@ import {
   TxByBlockAndIndexBodySchema,
 } from "./eth.schemas.ts";
 import { cacheKey } from "./eth.policy.ts";
-import {
-  checkRequest,
-  errorResponse,
-  INVALID_REQUEST,
-  MAX_BATCH,
-  METHOD_NOT_FOUND,
-  parseMessage,
-  upstreamErrorResponse,
-} from "./jsonrpc.ts";
-import { UpstreamError, type JsonRpcRequest, type RpcTransport } from "./transport.ts";
+import type { JsonRpcDispatcher, RpcSession } from "./jsonrpc.dispatcher.ts";
+import { UpstreamError, type RpcTransport } from "./transport.ts";
 
 type App = OpenAPIHono<AppEnv>;
 
@@ -180,66 +172,19 @@ export function registerEthRestRoutes(app: App, gateway: EthGateway, opts: RestR
   );
 }
 
-/** Methods that need a persistent connection: refused over plain HTTP. */
-const WS_ONLY = new Set(["eth_subscribe", "eth_unsubscribe"]);
-
-interface Item {
-  text: string | null;
-  cache: CacheStatus;
-  failed?: UpstreamError["kind"];
-}
-
-/** The worst cache status of a batch: MISS if anything missed, else COALESCED if anything waited, else HIT. */
-function batchStatus(items: Item[]): CacheStatus {
-  if (items.some((i) => i.cache === "MISS")) return "MISS";
-  return items.some((i) => i.cache === "COALESCED") ? "COALESCED" : "HIT";
-}
-
-/** Apps whose OpenAPI registry already holds the JsonRpcBody component. */
-const documented = new WeakSet<App>();
-
-/** POST `path` (default /eth): JSON-RPC 2.0, single or batch, through the gateway. */
-export function registerJsonRpcRoute(app: App, gateway: EthGateway, opts: { path?: string; transport?: RpcTransport } = {}): void {
+/** POST `path` (default /eth): JSON-RPC 2.0, single or batch, through the dispatcher. */
+export function registerJsonRpcRoute(app: App, dispatcher: JsonRpcDispatcher, transport: RpcTransport, opts: { path?: string } = {}): void {
   const path = opts.path ?? "/eth";
-  const transport = opts.transport ?? gateway.transport;
-
-  const one = async (msg: unknown): Promise<Item> => {
-    const checked = checkRequest(msg);
-    if (!checked.ok) return { text: JSON.stringify(checked.response), cache: "MISS" };
-    const req: JsonRpcRequest = checked.request;
-    const id = req.id ?? null;
-    const keep = (text: string) => (checked.hasId ? text : null);
-    if (WS_ONLY.has(req.method)) {
-      return {
-        text: keep(
-          JSON.stringify(
-            errorResponse(id, METHOD_NOT_FOUND, `${req.method} needs a WebSocket: connect to GET ${path} with Upgrade: websocket`),
-          ),
-        ),
-        cache: "MISS",
-      };
-    }
-    try {
-      const a = await gateway.handle(req, transport);
-      return { text: keep(a.text()), cache: a.cache };
-    } catch (e) {
-      if (!(e instanceof UpstreamError)) throw e;
-      return { text: keep(JSON.stringify(upstreamErrorResponse(id, e))), cache: "MISS", failed: e.kind };
-    }
-  };
-
+  const session: RpcSession = { transport };
   allowPreflight(app, path);
-  if (!documented.has(app)) {
-    documented.add(app);
-    app.openAPIRegistry.register("JsonRpcBody", JsonRpcBodySchema);
-  }
+  app.openAPIRegistry.register("JsonRpcBody", JsonRpcBodySchema);
   app.openapi(
     createRoute({
       method: "post",
       path,
       tags: ["ethereum"],
       summary: "JSON-RPC 2.0 (single or batch)",
-      description: `Usable as the RPC URL of any Ethereum client library. Batches of up to ${MAX_BATCH} requests; order and ids preserved; notifications (no id) get no answer (204 if nothing is left). Only eth_*, net_*, web3_* pass (-32601 otherwise). Transport failures answer -32603 with data.code upstream_error|upstream_timeout (HTTP 502/504 when every answer failed so).`,
+      description: `Usable as the RPC URL of any Ethereum client library. Batches of up to ${dispatcher.maxBatch} requests; order and ids preserved; notifications (no id) get no answer (204 if nothing is left). Only eth_*, net_*, web3_* pass (-32601 otherwise). Transport failures answer -32603 with data.code upstream_error|upstream_timeout (HTTP 502/504 when every answer failed so).`,
       middleware: [requireJson] as const,
       // A reference, not the zod schema: the route validates each message itself (malformed JSON is
       // -32700 and a bad message -32600, not a 400) and skips a second parse by the validator.
@@ -256,40 +201,11 @@ export function registerJsonRpcRoute(app: App, gateway: EthGateway, opts: { path
     }),
     async (c) => {
       if (transport.upstreams.length === 0) throw notConfigured();
-      const parsed = parseMessage(await c.req.text());
-      if (!parsed.ok) return c.body(JSON.stringify(parsed.response), 200, RESPONSE_HEADERS) as never;
-      const body = parsed.value;
-      if (body === null || typeof body !== "object") {
-        return c.body(
-          JSON.stringify(errorResponse(null, INVALID_REQUEST, "invalid request: not an object or array")),
-          200,
-          RESPONSE_HEADERS,
-        ) as never;
-      }
-      if (!Array.isArray(body)) {
-        const item = await one(body);
-        if (item.text === null) return c.body(null, 204, CORS_HEADERS) as never;
-        const status = item.failed === "upstream_timeout" ? 504 : item.failed ? 502 : 200;
-        return c.body(item.text, status, { ...RESPONSE_HEADERS, "x-cache": item.cache }) as never;
-      }
-      if (body.length === 0)
-        return c.body(JSON.stringify(errorResponse(null, INVALID_REQUEST, "invalid request: empty batch")), 200, RESPONSE_HEADERS) as never;
-      if (body.length > MAX_BATCH) {
-        return c.body(
-          JSON.stringify(
-            errorResponse(null, INVALID_REQUEST, `invalid request: batch of ${body.length} exceeds the limit of ${MAX_BATCH}`),
-          ),
-          200,
-          RESPONSE_HEADERS,
-        ) as never;
-      }
-      const items = await Promise.all(body.map(one));
-      const answered = items.filter((i) => i.text !== null);
-      if (answered.length === 0) return c.body(null, 204, CORS_HEADERS) as never;
+      const reply = await dispatcher.dispatchText(await c.req.text(), session);
+      if (reply.text === null) return c.body(null, 204, CORS_HEADERS) as never;
       // Every answer a transport failure: say so in the status too (SPEC: 502, 504 on timeout).
-      const allFailed = answered.every((i) => i.failed);
-      const status = allFailed ? (answered.every((i) => i.failed === "upstream_timeout") ? 504 : 502) : 200;
-      return c.body(`[${answered.map((i) => i.text).join(",")}]`, status, { ...RESPONSE_HEADERS, "x-cache": batchStatus(items) }) as never;
+      const status = reply.failed === "upstream_timeout" ? 504 : reply.failed ? 502 : 200;
+      return c.body(reply.text, status, { ...RESPONSE_HEADERS, "x-cache": reply.cache }) as never;
     },
   );
 }

@@ -1,5 +1,5 @@
-// JSON-RPC 2.0 codec for the gateway: validating client messages (single and batch) and building
-// the standard error objects, so routes and the WebSocket half answer malformed input identically.
+// JSON-RPC 2.0 codec for the gateway: validating client messages (single and batch), the typed
+// error every JSON-RPC path answers with (RpcFault), and the standard error objects.
 import type { JsonRpcError, JsonRpcId, JsonRpcRequest, JsonRpcResponse, UpstreamError } from "./transport.ts";
 
 export const PARSE_ERROR = -32700;
@@ -8,7 +8,7 @@ export const METHOD_NOT_FOUND = -32601;
 export const INVALID_PARAMS = -32602;
 export const INTERNAL_ERROR = -32603;
 
-/** Largest batch POST /eth accepts (larger batches get one -32600 answer). */
+/** Largest batch accepted by default (larger batches get one -32600 answer). */
 export const MAX_BATCH = 100;
 
 export function errorResponse(id: JsonRpcId, code: number, message: string, data?: unknown): JsonRpcResponse {
@@ -16,9 +16,30 @@ export function errorResponse(id: JsonRpcId, code: number, message: string, data
   return { jsonrpc: "2.0", id, error };
 }
 
-/** A transport failure as the JSON-RPC error object of SPEC §3: -32603 with data.code. */
-export function upstreamErrorResponse(id: JsonRpcId, e: UpstreamError): JsonRpcResponse {
-  return errorResponse(id, INTERNAL_ERROR, e.message, { code: e.kind });
+/** A refused or failed call, answered as a JSON-RPC error object on every path (HTTP and WebSocket). */
+export class RpcFault extends Error {
+  override name = "RpcFault" as const;
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+  }
+
+  toResponse(id: JsonRpcId): JsonRpcResponse {
+    return errorResponse(id, this.code, this.message, this.data);
+  }
+
+  /** An upstream's own error object, passed through unchanged. */
+  static fromError(e: JsonRpcError): RpcFault {
+    return new RpcFault(e.code, e.message, e.data);
+  }
+
+  /** A transport failure as SPEC §3 says: -32603 with data.code upstream_error|upstream_timeout|…. */
+  static upstream(e: UpstreamError): RpcFault {
+    return new RpcFault(INTERNAL_ERROR, e.message, { code: e.kind });
+  }
 }
 
 export type Checked =

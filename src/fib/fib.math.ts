@@ -1,5 +1,5 @@
 // Exact Fibonacci numbers. Fast doubling gives F(n), F(n+1) in O(log n) big multiplications, used
-// once at start-up; each later step is one BigInt addition or subtraction.
+// after a jump (start-up, reset); each later step is one addition or subtraction of decimal limbs.
 
 /** [F(n), F(n+1)] */
 export function fibPair(n: number): [bigint, bigint] {

@@ -3,6 +3,7 @@
 // store only keeps n. With flushMs = 0 every change is durable before it is
 // acknowledged, and all changes made in one event-loop turn share one commit (group commit).
 import type { Logger } from "../log.ts";
+import { nextTurn } from "../next-turn.ts";
 import type { FibStore } from "../storage/ports.ts";
 import { addLimbs, fibPair, limbsToString, subLimbs, toLimbs, type Limbs } from "./fib.math.ts";
 
@@ -10,11 +11,6 @@ export interface FibState {
   index: number;
   value: string;
 }
-
-const nextTurn: (fn: () => void) => void =
-  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
-    ? (fn) => (globalThis as unknown as { setImmediate: (f: () => void) => void }).setImmediate(fn)
-    : (fn) => void setTimeout(fn, 0);
 
 export class FibService {
   #store: FibStore;

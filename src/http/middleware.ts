@@ -62,12 +62,12 @@ export type RequestObserver = (method: string, route: string, status: number, se
 /**
  * The per-request edge, in one middleware frame (each frame of Hono's compose costs a closure and
  * an await; four separate middlewares were ~15% of a small route): the request id (the client's
- * `x-request-id` when it is safe to echo, else a UUID), the body limit (only when there is a body),
+ * `x-request-id` when it is safe to echo, else a new one from requestIds()), the body limit (only when there is a body),
  * and one access line per request. The line is built by hand (the id is restricted to
  * [A-Za-z0-9_=-]): JSON.stringify of an object plus toISOString per request cost ~30% of the
  * throughput of a small route.
  */
-export function edge(log: Logger, now: () => number, limitBody: MiddlewareHandler, observe?: RequestObserver): MiddlewareHandler {
+export function requestEdge(log: Logger, now: () => number, limitBody: MiddlewareHandler, observe?: RequestObserver): MiddlewareHandler {
   // Methods and route patterns are a small closed set: quote each once, not per request.
   const quoted = new Map<string, string>();
   const q = (s: string) => {

@@ -1,6 +1,5 @@
-// The metrics feature as a PexdModule: the HTTP metrics middleware, process and Fibonacci metrics,
-// every other module's families read at scrape time, /metrics and the live /dashboard.
-import type { MiddlewareHandler } from "hono";
+// The metrics feature as a PexdModule: HTTP request metrics (recorded by the app's request edge),
+// process metrics, every other module's families read at scrape time, /metrics and the /dashboard.
 import type { AssetSource } from "../http/meta.routes.ts";
 import type { PexdModule } from "../module.ts";
 import { presence, readTotals, toPoint, type DashboardPoint, type Totals } from "./dashboard.sampler.ts";
@@ -11,8 +10,6 @@ import { EventLoopLag, processFamilies, type ProcessProbe } from "./process.metr
 import type { MetricFamily } from "./types.ts";
 
 export interface MetricsDeps {
-  /** The Fibonacci service, typed by what is read. */
-  fib: { readonly index: number; readonly commits?: number };
   /** Every other module, read at scrape time (so modules built later are included). */
   modules: () => readonly PexdModule[];
   processProbe: ProcessProbe;
@@ -21,8 +18,10 @@ export interface MetricsDeps {
   version: string;
   /** Unix epoch milliseconds. */
   startedAt?: number;
+  /** Unix epoch milliseconds. */
+  wallNow?: () => number;
   /**
-   * false: no HTTP request middleware (pexd_http_* stay empty). Only for measuring the middleware's
+   * false: HTTP requests are not recorded (pexd_http_* stay empty). Only for measuring the middleware's
    * own cost in the benchmark; see README.md, "Observability".
    */
   httpMetrics?: boolean;
@@ -37,8 +36,6 @@ export interface MetricsModule extends PexdModule {
    * httpMetrics is false.
    */
   readonly observeRequest: ((method: string, route: string, status: number, seconds: number) => void) | null;
-  /** The same recording as a standalone middleware, for apps without that edge (install first). */
-  readonly middleware: MiddlewareHandler | null;
   /** Every family of the process, merged (what /metrics renders). */
   collect(): MetricFamily[];
   /** Ends open dashboard streams and the lag timer; safe to call more than once. */
@@ -48,31 +45,18 @@ export interface MetricsModule extends PexdModule {
 export function metricsModule(deps: MetricsDeps): MetricsModule {
   const http = deps.httpMetrics === false ? null : new HttpMetrics();
   const lag = new EventLoopLag().start();
-  const startedAt = deps.startedAt ?? Date.now();
+  const wallNow = deps.wallNow ?? Date.now;
+  const startedAt = deps.startedAt ?? wallNow();
   const closing = new AbortController();
 
-  const own = (): MetricFamily[] => {
-    const fams: MetricFamily[] = [
-      ...(http?.families() ?? []),
-      { name: "pexd_fib_index", help: "Current index of the Fibonacci counter.", type: "gauge", samples: [{ value: deps.fib.index }] },
-    ];
-    if (deps.fib.commits !== undefined)
-      fams.push({
-        name: "pexd_fib_commits_total",
-        help: "Commits of the Fibonacci index to storage (one per group).",
-        type: "counter",
-        samples: [{ value: deps.fib.commits }],
-      });
-    return [
-      ...fams,
-      ...processFamilies({ probe: deps.processProbe, lag, version: deps.version, startedAtMs: startedAt, nowMs: Date.now() }),
-    ];
-  };
+  const own = (): MetricFamily[] => [
+    ...(http?.families() ?? []),
+    ...processFamilies({ probe: deps.processProbe, lag, version: deps.version, startedAtMs: startedAt, nowMs: wallNow() }),
+  ];
 
   const self: MetricsModule = {
     name: "metrics",
     observeRequest: http ? (method, route, status, seconds) => http.record(method, route, status, seconds) : null,
-    middleware: http?.middleware ?? null,
     metrics: own,
     collect() {
       const families = own();
@@ -95,7 +79,7 @@ export function metricsModule(deps: MetricsDeps): MetricsModule {
           let prev: Totals | null = null;
           return (): DashboardPoint => {
             const families = self.collect();
-            const cur = readTotals(families, Date.now());
+            const cur = readTotals(families, wallNow());
             const point = toPoint(prev, cur, presence(families));
             prev = cur;
             return point;
@@ -105,6 +89,10 @@ export function metricsModule(deps: MetricsDeps): MetricsModule {
         ...(deps.assets ? { assets: deps.assets } : {}),
         ...(deps.streamIntervalMs ? { intervalMs: deps.streamIntervalMs } : {}),
       });
+    },
+    // Open dashboard streams end before the HTTP server drains (they would hold it until its timeout).
+    async drain() {
+      closing.abort();
     },
     async close() {
       closing.abort();

@@ -1,9 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { BlockTemplate, escapeHtml, parseBlock, readBlockMeta } from "./block-doc.ts";
+import { BLOCK_TEMPLATE } from "./block.template.ts";
 
-const template = new BlockTemplate(readFileSync(join(import.meta.dir, "block.html"), "utf8"));
+const template = new BlockTemplate(BLOCK_TEMPLATE);
 const raw = {
   number: "0x1b4",
   hash: "0xdc0818cf78f21a8e70579cb46a43643f78291264dda342ae31049421c82d21ae",

@@ -1,4 +1,4 @@
-// The block document: a template (block.html, loaded by the runtime) filled with HTML-escaped
+// The block document: a template (block.template.ts) filled with HTML-escaped
 // block fields, and the reverse step the server needs — reading the block-number/hash meta tags.
 
 /** The fields of an eth_getBlockByNumber(…, false) result the document shows. */

@@ -1,35 +1,36 @@
-// The block relay as a PexdModule: stats routes, relay metrics, and an orderly close (stop the
-// listener, record frames in flight, stop the watcher and log anything undelivered).
-import type { PexdModule } from "../module.ts";
+// The block relay as two PexdModules: the server side (stats routes over the store, and the TCP
+// listener when PEXD_RELAY_PORT is set) and the watcher side (follows the head, sends to the
+// targets). Each publishes its own metric families and closes in order: the watcher logs anything
+// undelivered; the server stops listening and records the frames it already read.
 import type { MetricFamily } from "../metrics/types.ts";
+import type { PexdModule } from "../module.ts";
 import type { RelayStore } from "../storage/relay.port.ts";
+import type { BlockWatcher } from "./block.watcher.ts";
 import { registerRelayRoutes } from "./relay.routes.ts";
+import type { RelaySender } from "./relay.sender.ts";
 import type { RelayServer } from "./relay.server.ts";
-import type { BlockWatcher, RelaySender } from "./watcher.ts";
+import type { TcpListener } from "./tcp.port.ts";
 
-export interface RelayModuleDeps {
-  /** Present where this process stores blocks (stats routes are registered only with it). */
-  store?: RelayStore;
-  server?: RelayServer;
-  /** Stops the TCP listener. */
-  stopListener?: () => void;
+const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "counter", samples: [{ value }] });
+
+export interface RelayServerModuleDeps {
+  store: RelayStore;
+  /** With its listener when PEXD_RELAY_PORT > 0; otherwise only the stats API runs. */
+  server?: { handler: RelayServer; listener: TcpListener };
   /** Blocks already stored when the process started (pexd_relay_blocks). */
-  blocksAtStart?: number;
-  watcher?: BlockWatcher;
-  senders?: RelaySender[];
+  blocksAtStart: number;
 }
 
-export function relayModule(d: RelayModuleDeps): PexdModule {
-  const senders = d.senders ?? [];
+export function relayServerModule(d: RelayServerModuleDeps): PexdModule {
+  const server = d.server?.handler;
   return {
-    name: "relay",
+    name: "relay-server",
     register(app) {
-      if (d.store) registerRelayRoutes(app, d.store);
+      registerRelayRoutes(app, d.store);
     },
     metrics(): MetricFamily[] {
-      const c = d.server?.counters;
-      const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "counter", samples: [{ value }] });
-      const out: MetricFamily[] = [
+      const c = server?.counters;
+      return [
         counter("pexd_relay_frames_total", "Netstring frames received by the relay server.", c?.frames ?? 0),
         counter("pexd_relay_duplicates_total", "Frames for a block already stored (first copy wins).", c?.duplicates ?? 0),
         counter("pexd_relay_rejected_total", "Frames without a valid block-number meta tag.", c?.rejected ?? 0),
@@ -38,44 +39,51 @@ export function relayModule(d: RelayModuleDeps): PexdModule {
           name: "pexd_relay_clients",
           help: "TCP connections open on the relay server.",
           type: "gauge",
-          samples: [{ value: d.server?.connected ?? 0 }],
+          samples: [{ value: server?.connected ?? 0 }],
         },
         {
           name: "pexd_relay_blocks",
           help: "Blocks stored by the relay server.",
           type: "gauge",
-          samples: [{ value: (d.blocksAtStart ?? 0) + (c?.stored ?? 0) }],
-        },
-        {
-          name: "pexd_relay_sent_total",
-          help: "Block documents sent by the watcher, by target and outcome (error: one failed attempt, retried).",
-          type: "counter",
-          samples: senders.flatMap((s) => [
-            { labels: { target: s.label, outcome: "ok" }, value: s.counters.sent },
-            { labels: { target: s.label, outcome: "error" }, value: s.counters.failed },
-          ]),
-        },
-        {
-          name: "pexd_relay_queue_depth",
-          help: "Documents waiting for a target.",
-          type: "gauge",
-          samples: senders.map((s) => ({ labels: { target: s.label }, value: s.depth })),
-        },
-        {
-          name: "pexd_relay_dropped_total",
-          help: "Documents dropped because a target's queue was full.",
-          type: "counter",
-          samples: senders.map((s) => ({ labels: { target: s.label }, value: s.counters.dropped })),
+          samples: [{ value: d.blocksAtStart + (c?.stored ?? 0) }],
         },
       ];
-      // A family without samples (no watcher, no targets) is left out rather than printed empty.
-      return out.filter((f) => f.samples.length > 0);
     },
     async close() {
-      await d.watcher?.stop();
-      d.stopListener?.();
-      await d.server?.drain();
-      await d.store?.close();
+      d.server?.listener.stop();
+      await server?.drain();
     },
+  };
+}
+
+export function relayWatcherModule(d: { watcher: BlockWatcher; senders: RelaySender[] }): PexdModule {
+  const { senders } = d;
+  return {
+    name: "relay-watcher",
+    register() {},
+    metrics: (): MetricFamily[] => [
+      {
+        name: "pexd_relay_sent_total",
+        help: "Block documents sent by the watcher, by target and outcome (error: one failed attempt, retried).",
+        type: "counter",
+        samples: senders.flatMap((s) => [
+          { labels: { target: s.label, outcome: "ok" }, value: s.counters.sent },
+          { labels: { target: s.label, outcome: "error" }, value: s.counters.failed },
+        ]),
+      },
+      {
+        name: "pexd_relay_queue_depth",
+        help: "Documents waiting for a target.",
+        type: "gauge",
+        samples: senders.map((s) => ({ labels: { target: s.label }, value: s.depth })),
+      },
+      {
+        name: "pexd_relay_dropped_total",
+        help: "Documents dropped because a target's queue was full.",
+        type: "counter",
+        samples: senders.map((s) => ({ labels: { target: s.label }, value: s.counters.dropped })),
+      },
+    ],
+    close: () => d.watcher.stop(),
   };
 }

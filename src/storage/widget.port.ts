@@ -2,8 +2,6 @@
 // completely or fails with a WidgetStoreError naming the broken rule; resolving means committed.
 
 export type PortType = "P" | "R" | "Q";
-export const PORT_TYPES: readonly PortType[] = ["P", "R", "Q"];
-export const MAX_SLOTS = 3;
 
 export interface NewWidget {
   sn: string;

@@ -1,4 +1,5 @@
-// The widgets feature as a PexdModule: routes, the widget-count gauge, and a close hook.
+// The widgets feature as a PexdModule: routes and the widget-count gauge (the store is closed with
+// the other stores).
 import type { PexdModule } from "../module.ts";
 import type { WidgetStore } from "../storage/widget.port.ts";
 import { registerWidgetRoutes } from "./widgets.routes.ts";
@@ -13,6 +14,5 @@ export function widgetsModule(store: WidgetStore): PexdModule & { service: Widge
       registerWidgetRoutes(app, service, ctx.mutating);
     },
     metrics: () => [{ name: "pexd_widgets", help: "Current number of widgets.", type: "gauge", samples: [{ value: service.count }] }],
-    close: () => service.close(),
   };
 }

@@ -81,7 +81,4 @@ export class WidgetsService {
   list(after: string | null, limit: number): Promise<WidgetPage> {
     return this.#store.list(after, limit);
   }
-  close(): Promise<void> {
-    return this.#store.close();
-  }
 }

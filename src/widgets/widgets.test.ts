@@ -1,12 +1,14 @@
 // Route-level rules through app.request() with the memory store: validation, codes, bodies.
 import { describe, expect, test } from "bun:test";
-import { memoryApp } from "../../test/helpers/app.ts";
+import { createApp } from "../app.ts";
+import { parseConfig } from "../config.ts";
+import { silentLogger } from "../log.ts";
 import { MemoryWidgetStore } from "../storage/memory/widget.memory.ts";
 import { widgetsModule } from "./widgets.module.ts";
 
 async function setup(env: Record<string, string> = {}) {
   const store = new MemoryWidgetStore();
-  const { app } = await memoryApp(env, { modules: [widgetsModule(store)] });
+  const app = createApp({ config: parseConfig(env), log: silentLogger, version: "0.0.0-test", modules: [widgetsModule(store)] });
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     app.request(path, {
       method: "POST",

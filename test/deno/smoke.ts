@@ -1,15 +1,35 @@
-// Runs the portable core under Deno with memory adapters: createApp + FibService + MemoryFibStore.
-import { createApp } from "../../src/app.ts";
+// Runs the portable core under Deno: compose() builds every module of `pexd` on the in-memory bundle
+// of runtime adapters, and the app answers one request of each module (no Bun, no permissions).
+import { compose, MODULES } from "../../src/compose.ts";
 import { parseConfig } from "../../src/config.ts";
-import { FibService } from "../../src/fib/fib.service.ts";
 import { silentLogger } from "../../src/log.ts";
-import { MemoryFibStore } from "../../src/storage/memory/fib.memory.ts";
+import { memoryRuntime } from "../../src/runtime/memory.ts";
 
-const fib = await FibService.open(new MemoryFibStore(), { flushMs: 0, log: silentLogger });
-const app = createApp({ config: parseConfig({}), log: silentLogger, version: "deno-smoke", fib });
-const out: Record<string, unknown> = { runtime: typeof (globalThis as { Deno?: unknown }).Deno === "object" ? "deno" : "other" };
-for (const path of ["/health", "/current", "/next", "/next", "/current"]) {
-  const r = await app.request(path);
-  out[`${path}#${Object.keys(out).length}`] = { status: r.status, body: await r.json() };
+const config = parseConfig({});
+const { app, modules, close } = await compose(config, memoryRuntime(), { log: silentLogger, version: "deno-smoke" });
+const results: { method: string; path: string; status: number; body: unknown }[] = [];
+const requests: [string, string, unknown?][] = [
+  ["GET", "/health"],
+  ["GET", "/current"],
+  ["POST", "/next"],
+  ["POST", "/next"],
+  ["GET", "/current"],
+  ["POST", "/rpc/add_widget", { widget_sn: "w1", widget_name: "one", slots: ["P"] }],
+  ["GET", "/widgets/w1"],
+  ["GET", "/blocknumber"],
+  ["GET", "/stats"],
+  ["GET", "/metrics"],
+  ["GET", "/openapi.json"],
+];
+for (const [method, path, body] of requests) {
+  const r = await app.request(path, {
+    method,
+    ...(body ? { headers: { "content-type": "application/json" }, body: JSON.stringify(body) } : {}),
+  });
+  const type = r.headers.get("content-type") ?? "";
+  const text = await r.text();
+  results.push({ method, path, status: r.status, body: type.includes("json") && text ? JSON.parse(text) : text });
 }
-console.log(JSON.stringify(out));
+await close();
+const runtime = typeof (globalThis as { Deno?: unknown }).Deno === "object" ? "deno" : "other";
+console.log(JSON.stringify({ runtime, modules: modules.map((m) => m.name), expected: MODULES, results }));

@@ -1,7 +1,7 @@
 // Shared fan-out of eth_subscribe: identical subscriptions of many clients (same kind, same
 // canonicalised filter) ride on one upstream subscription, which ends after its last subscriber.
 import { cacheKey } from "../eth.policy.ts";
-import type { Subscription, WsTransport } from "./ws.transport.ts";
+import type { Subscription, UpstreamSubscriptions } from "./upstream.subscriptions.ts";
 
 export type Sink = (clientSubId: string, result: unknown) => void;
 
@@ -15,12 +15,12 @@ interface Group {
 export const SUBSCRIPTION_KINDS = new Set(["newHeads", "logs", "newPendingTransactions", "syncing"]);
 
 export class SubscriptionHub {
-  #ws: WsTransport;
+  #upstream: UpstreamSubscriptions;
   #groups = new Map<string, Group>();
   #byClientId = new Map<string, Group>();
 
-  constructor(ws: WsTransport) {
-    this.#ws = ws;
+  constructor(upstream: UpstreamSubscriptions) {
+    this.#upstream = upstream;
   }
 
   /** Client-side subscriptions (one per client eth_subscribe). */
@@ -42,7 +42,7 @@ export class SubscriptionHub {
     let g = this.#groups.get(key);
     if (!g) {
       const members = new Map<string, Sink>();
-      const upstream = this.#ws.subscribe(params, (result) => {
+      const upstream = this.#upstream.subscribe(params, (result) => {
         for (const [id, s] of members) s(id, result);
       });
       g = { key, upstream, members };

@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
 // Command line: `pexd` runs every configured role; `pexd relay-server` / `pexd relay-client` run one.
+import { ROLES, type Role } from "../../compose.ts";
 import { CONFIG_VARIABLES } from "../../config.ts";
-import { main, VERSION } from "./main.ts";
-import { ROLES, runRole, type Role } from "./roles.ts";
+import { run, VERSION } from "./serve.ts";
 
 /** Defaults as in SPEC.md's configuration table ("—": unset). */
 const DEFAULTS: Record<(typeof CONFIG_VARIABLES)[number], string> = {
@@ -30,8 +30,8 @@ const HELP = `pexd ${VERSION} — Fibonacci counter, widgets API, Ethereum gatew
 
 Usage:
   pexd                 run everything configured (HTTP on PEXD_HOST:PEXD_PORT)
-  pexd relay-server    only the relay server: TCP on PEXD_RELAY_PORT + stats API over HTTP
-  pexd relay-client    only the block watcher: sends to PEXD_RELAY_TARGETS (HTTP: /health, /ready)
+  pexd relay-server    only the relay server: TCP on PEXD_RELAY_PORT + stats API and /metrics over HTTP
+  pexd relay-client    only the block watcher: sends to PEXD_RELAY_TARGETS (HTTP: /health, /ready, /metrics)
   pexd --help          this text
   pexd --version       the version
 
@@ -46,9 +46,9 @@ if (cmd === "--help" || cmd === "-h" || cmd === "help") {
 } else if (cmd === "--version" || cmd === "-v") {
   process.stdout.write(`${VERSION}\n`);
 } else if (cmd === undefined) {
-  await main();
-} else if ((ROLES as readonly string[]).includes(cmd)) {
-  await runRole(cmd as Role);
+  await run("all");
+} else if (cmd !== "all" && cmd in ROLES) {
+  await run(cmd as Role);
 } else {
   process.stderr.write(`pexd: unknown command "${cmd}"\n\n${HELP}`);
   process.exit(64);

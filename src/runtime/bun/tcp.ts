@@ -6,8 +6,8 @@ interface BunSocketShape {
   readonly remotePort?: number;
   write(data: Uint8Array): number;
   end(): void;
-  pause(): boolean;
-  resume(): boolean;
+  pause(): void;
+  resume(): void;
   timeout(seconds: number): void;
   data: Conn | undefined;
 }
@@ -40,7 +40,7 @@ async function listen(opts: TcpListenOptions): Promise<TcpListener> {
     port: opts.port,
     socket: {
       open(s) {
-        const c = new Conn(s as unknown as BunSocketShape);
+        const c = new Conn(s);
         s.data = c;
         s.timeout(opts.idleTimeoutS);
         h.open(c);

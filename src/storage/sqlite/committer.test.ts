@@ -3,7 +3,7 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { asPort, openDatabase } from "../../runtime/bun/sqlite.ts";
+import { openDatabase } from "../../runtime/bun/sqlite.ts";
 import { SqliteCommitter } from "./committer.ts";
 import { SqliteFibStore } from "./fib.sqlite.ts";
 import { SqliteWidgetStore } from "./widget.sqlite.ts";
@@ -17,7 +17,7 @@ function fresh() {
   const dir = mkdtempSync(join(tmpdir(), "pexd-committer-"));
   dirs.push(dir);
   const { db, path } = openDatabase(dir);
-  return { db, path, tx: new SqliteCommitter(asPort(db)) };
+  return { db, path, tx: new SqliteCommitter(db) };
 }
 
 /** What another connection (another process after a crash) can see: only committed rows. */
@@ -41,8 +41,8 @@ const committedWidgets = (path: string) => {
 describe("SqliteCommitter: stores sharing one connection", () => {
   test("a fib save during an open widgets batch is committed before it resolves, with the batch", async () => {
     const { db, path, tx } = fresh();
-    const widgets = new SqliteWidgetStore(asPort(db), { committer: tx });
-    const fib = new SqliteFibStore(asPort(db), tx);
+    const widgets = new SqliteWidgetStore(db, { committer: tx });
+    const fib = new SqliteFibStore(db, tx);
     const added = widgets.add({ sn: "w1", name: "one", slots: ["P"] });
     // The widgets batch is open (its commit is scheduled for the next turn) …
     expect(committedWidgets(path)).toBe(0);
@@ -57,7 +57,7 @@ describe("SqliteCommitter: stores sharing one connection", () => {
 
   test("callers settle only after the commit; refusals are rejected, the rest of the batch commits", async () => {
     const { db, path, tx } = fresh();
-    const widgets = new SqliteWidgetStore(asPort(db), { committer: tx });
+    const widgets = new SqliteWidgetStore(db, { committer: tx });
     const a = widgets.add({ sn: "a", name: "A", slots: [] });
     const dup = widgets.add({ sn: "a", name: "A again", slots: [] });
     const b = widgets.add({ sn: "b", name: "B", slots: [] });
@@ -77,7 +77,7 @@ describe("SqliteCommitter: stores sharing one connection", () => {
 
   test("a failing commit rejects every caller of the batch and reverts the in-memory count", async () => {
     const { db, path, tx } = fresh();
-    const widgets = new SqliteWidgetStore(asPort(db), { committer: tx });
+    const widgets = new SqliteWidgetStore(db, { committer: tx });
     await widgets.add({ sn: "keep", name: "K", slots: [] });
     // A one-sided association violates the deferred symmetric foreign key only at COMMIT.
     const bad = tx.run(() =>

@@ -1,6 +1,7 @@
 // One write transaction per connection, shared by every store on it (group commit). Stores must not
 // write outside it: an autocommit statement issued while a batch is open would silently join that
 // batch and be acknowledged before its COMMIT — a lost write after kill -9.
+import { nextTurn } from "../../next-turn.ts";
 import type { SqliteDatabase } from "./db.ts";
 
 interface Entry {
@@ -19,11 +20,6 @@ export interface CommitterOptions {
 
 type Hook = () => void;
 
-export const defaultSchedule: (fn: () => void) => void =
-  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
-    ? (fn) => (globalThis as unknown as { setImmediate: (f: () => void) => void }).setImmediate(fn)
-    : (fn) => void setTimeout(fn, 0);
-
 export class SqliteCommitter {
   #groupCommit: boolean;
   #schedule: (fn: () => void) => void;
@@ -41,7 +37,7 @@ export class SqliteCommitter {
 
   constructor(db: SqliteDatabase, opts: CommitterOptions = {}) {
     this.#groupCommit = opts.groupCommit ?? true;
-    this.#schedule = opts.schedule ?? defaultSchedule;
+    this.#schedule = opts.schedule ?? nextTurn;
     this.#begin = db.prepare("BEGIN IMMEDIATE");
     this.#commit = db.prepare("COMMIT");
     this.#rollback = db.prepare("ROLLBACK");

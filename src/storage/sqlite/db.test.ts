@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadMigrations, openDatabase } from "../../runtime/bun/sqlite.ts";
-import { migrate, type SqliteDatabase } from "./db.ts";
+import { migrate } from "./db.ts";
 
 test("migrations apply in order once, are recorded, and the database is in WAL", () => {
   const dir = mkdtempSync(join(tmpdir(), "pexd-mig-"));
@@ -26,7 +26,7 @@ test("migrations apply in order once, are recorded, and the database is in WAL",
 
 test("a failing migration rolls back and leaves earlier ones recorded", () => {
   const db = new Database(":memory:");
-  const port = db as unknown as SqliteDatabase;
+  const port = db;
   expect(() =>
     migrate(port, [
       { name: "0001_a.sql", sql: "CREATE TABLE a (x INTEGER);" },

@@ -3,7 +3,7 @@
 
 export interface SqliteStatement<Row = unknown> {
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
-  get(...params: unknown[]): Row | null | undefined;
+  get(...params: unknown[]): Row | null;
   all(...params: unknown[]): Row[];
 }
 

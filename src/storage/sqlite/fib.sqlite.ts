@@ -7,11 +7,11 @@ import type { SqliteDatabase } from "./db.ts";
 export class SqliteFibStore implements FibStore {
   #get;
   #put;
-  #tx: SqliteCommitter;
+  #committer: SqliteCommitter;
   constructor(db: SqliteDatabase, committer?: SqliteCommitter) {
     this.#get = db.prepare<{ idx: number }>("SELECT idx FROM fib_state WHERE id = 1");
     this.#put = db.prepare("INSERT INTO fib_state (id, idx) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET idx = excluded.idx");
-    this.#tx = committer ?? new SqliteCommitter(db);
+    this.#committer = committer ?? new SqliteCommitter(db);
   }
   async load(): Promise<number> {
     return this.#get.get()?.idx ?? 0;
@@ -19,6 +19,6 @@ export class SqliteFibStore implements FibStore {
   save(index: number): Promise<void> {
     // The fib service already batches one turn's steps; commit now (taking along any writes of
     // other stores in the open batch). WAL with synchronous=NORMAL survives SIGKILL.
-    return this.#tx.runNow(() => this.#put.run(index));
+    return this.#committer.runNow(() => this.#put.run(index));
   }
 }

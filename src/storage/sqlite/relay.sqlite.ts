@@ -2,7 +2,8 @@
 // transaction (group commit). Frames of one event-loop turn share one savepoint, and sender counters
 // are summed in memory and written once per commit, so a frame costs one statement.
 import type { FrameOutcome, RelayBlockInfo, RelayClientStats, RelayFrame, RelayStore, RelayTotals } from "../relay.port.ts";
-import { defaultSchedule, SqliteCommitter, type CommitterOptions } from "./committer.ts";
+import { nextTurn } from "../../next-turn.ts";
+import { SqliteCommitter, type CommitterOptions } from "./committer.ts";
 import type { SqliteDatabase } from "./db.ts";
 
 export interface SqliteRelayStoreOptions extends CommitterOptions {
@@ -22,7 +23,7 @@ interface Delta {
 }
 
 export class SqliteRelayStore implements RelayStore {
-  #tx: SqliteCommitter;
+  #committer: SqliteCommitter;
   #schedule: (fn: () => void) => void;
   #frames: { f: RelayFrame; resolve(o: FrameOutcome): void; reject(e: unknown): void }[] = [];
   #pending = new Map<string, Delta>();
@@ -36,9 +37,9 @@ export class SqliteRelayStore implements RelayStore {
 
   constructor(db: SqliteDatabase, opts: SqliteRelayStoreOptions = {}) {
     const r = opts.reader ?? db;
-    this.#tx = opts.committer ?? new SqliteCommitter(db, opts);
-    this.#schedule = opts.schedule ?? defaultSchedule;
-    this.#tx.beforeCommit(() => this.#writeDeltas());
+    this.#committer = opts.committer ?? new SqliteCommitter(db, opts);
+    this.#schedule = opts.schedule ?? nextTurn;
+    this.#committer.beforeCommit(() => this.#writeDeltas());
     this.#insertBlock = db.prepare(
       "INSERT OR IGNORE INTO relay_blocks (number, hash, bytes, received_at, sender, html) VALUES (?, ?, ?, ?, ?, ?)",
     );
@@ -68,7 +69,7 @@ export class SqliteRelayStore implements RelayStore {
 
   /** Commits issued by the write transaction (tests). */
   get commits(): number {
-    return this.#tx.commits;
+    return this.#committer.commits;
   }
 
   record(f: RelayFrame): Promise<FrameOutcome> {
@@ -83,7 +84,7 @@ export class SqliteRelayStore implements RelayStore {
     if (!batch.length) return;
     this.#frames = [];
     const outcomes: FrameOutcome[] = [];
-    this.#tx
+    this.#committer
       .run(() => {
         for (const { f } of batch) outcomes.push(this.#apply(f));
       })
@@ -146,6 +147,6 @@ export class SqliteRelayStore implements RelayStore {
 
   async close(): Promise<void> {
     this.#writeFrames();
-    this.#tx.flush();
+    this.#committer.flush();
   }
 }

@@ -10,7 +10,8 @@ import {
   type WidgetSlot,
   type WidgetStore,
 } from "../widget.port.ts";
-import { defaultSchedule, SqliteCommitter, type CommitterOptions } from "./committer.ts";
+import { nextTurn } from "../../next-turn.ts";
+import { SqliteCommitter, type CommitterOptions } from "./committer.ts";
 import type { SqliteDatabase, SqliteStatement } from "./db.ts";
 
 export interface SqliteWidgetStoreOptions extends CommitterOptions {
@@ -42,7 +43,7 @@ interface PageRow extends HeadRow {
 const isDuplicate = (e: unknown) => e instanceof Error && /UNIQUE constraint failed: widgets\.serial_number/.test(e.message);
 
 export class SqliteWidgetStore implements WidgetStore {
-  #tx: SqliteCommitter;
+  #committer: SqliteCommitter;
   #count: number;
   #dirty = false;
   #schedule: (fn: () => void) => void;
@@ -65,15 +66,15 @@ export class SqliteWidgetStore implements WidgetStore {
 
   constructor(db: SqliteDatabase, opts: SqliteWidgetStoreOptions = {}) {
     const r = opts.reader ?? db;
-    this.#tx = opts.committer ?? new SqliteCommitter(db, opts);
-    this.#schedule = opts.schedule ?? defaultSchedule;
+    this.#committer = opts.committer ?? new SqliteCommitter(db, opts);
+    this.#schedule = opts.schedule ?? nextTurn;
     // The counter row is written once per batch, not per mutation.
-    this.#tx.beforeCommit(() => {
+    this.#committer.beforeCommit(() => {
       if (this.#dirty) this.#setCount.run(this.#count);
       this.#dirty = false;
     });
     // Whoever learns of a commit must not read from an older snapshot.
-    this.#tx.afterCommit(() => this.#endSnapshot());
+    this.#committer.afterCommit(() => this.#endSnapshot());
     this.#setCount = db.prepare("UPDATE widget_counters SET count = ? WHERE id = 1");
     this.#insertWidget = db.prepare("INSERT INTO widgets (serial_number, name) VALUES (?, ?)");
     this.#insertSlots = [1, 2, 3].map((n) =>
@@ -182,11 +183,11 @@ export class SqliteWidgetStore implements WidgetStore {
 
   /** Commits issued on this store's connection (observability and tests). */
   get commits(): number {
-    return this.#tx.commits;
+    return this.#committer.commits;
   }
 
   async close(): Promise<void> {
-    this.#tx.flush();
+    this.#committer.flush();
     this.#endSnapshot();
   }
 
@@ -233,7 +234,7 @@ export class SqliteWidgetStore implements WidgetStore {
   /** Runs `fn` atomically in the connection's shared write batch; it returns the change of the widget count. */
   #mutate(fn: () => number): Promise<void> {
     let d = 0;
-    return this.#tx.run(
+    return this.#committer.run(
       () => {
         d = fn();
         if (d !== 0) {

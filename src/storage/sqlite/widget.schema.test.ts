@@ -1,43 +1,27 @@
-import { afterAll, describe, expect, test } from "bun:test";
+// What the SQLite widgets adapter adds to the shared contract (test/contracts): the schema itself
+// enforces the invariants, reads never see an uncommitted change, one commit per turn, no table scans.
 import { Database } from "bun:sqlite";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { asPort, openDatabase } from "../../runtime/bun/sqlite.ts";
-import { widgetStoreContract } from "../../../test/contracts/widget.contract.ts";
-import type { WidgetStore } from "../widget.port.ts";
+import { openDatabase } from "../../runtime/bun/sqlite.ts";
 import { SqliteWidgetStore } from "./widget.sqlite.ts";
 
 const dirs: string[] = [];
-const dbs = new Map<WidgetStore, { dir: string; db: Database }>();
+const dbs: Database[] = [];
 afterAll(() => {
-  for (const { db } of dbs.values()) db.close(false);
+  for (const d of dbs) d.close(false);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 function fresh(groupCommit: boolean) {
-  const dir = mkdtempSync(join(tmpdir(), "pexd-widgetstore-"));
+  const dir = mkdtempSync(join(tmpdir(), "pexd-test-widgets-"));
   dirs.push(dir);
   const { db, path } = openDatabase(dir);
   const reader = new Database(path, { readonly: true, strict: true });
-  const store = new SqliteWidgetStore(asPort(db), { groupCommit, reader: asPort(reader) });
-  dbs.set(store, { dir, db });
-  return { store, db, dir };
-}
-
-for (const groupCommit of [true, false]) {
-  widgetStoreContract(`sqlite (group commit ${groupCommit ? "on" : "off"})`, {
-    make: () => fresh(groupCommit).store,
-    reopen: async (s) => {
-      const { dir, db } = dbs.get(s)!;
-      await s.close();
-      db.close();
-      const again = openDatabase(dir).db;
-      const t = new SqliteWidgetStore(asPort(again), { groupCommit });
-      dbs.set(t, { dir, db: again });
-      return t;
-    },
-  });
+  dbs.push(reader, db);
+  return { store: new SqliteWidgetStore(db, { groupCommit, reader }), db };
 }
 
 describe("SQLite widgets schema", () => {

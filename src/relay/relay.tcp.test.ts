@@ -5,11 +5,11 @@ import { createLogger } from "../log.ts";
 import { bunTcp } from "../runtime/bun/tcp.ts";
 import { MemoryRelayStore } from "../storage/memory/relay.memory.ts";
 import { encodeNetstring } from "./netstring.ts";
-import { relayModule } from "./relay.module.ts";
+import { relayServerModule } from "./relay.module.ts";
 import { PENDING_HIGH_BYTES, RelayServer } from "./relay.server.ts";
 import type { FrameOutcome, RelayFrame } from "../storage/relay.port.ts";
 import type { TcpListener } from "./tcp.port.ts";
-import { RelaySender } from "./watcher.ts";
+import { RelaySender } from "./relay.sender.ts";
 
 const lines: Record<string, unknown>[] = [];
 const log = createLogger("debug", (chunk) => {
@@ -97,7 +97,7 @@ describe("RelayServer connection cap", () => {
     for (const [i, s] of socks.entries()) if (!closed[i]) s.write(doc(100 + i));
     await until("2 frames", async () => (await store.totals()).frames === 2);
     // The module's metrics read the same counters.
-    const m = relayModule({ store, server, blocksAtStart: 10 });
+    const m = relayServerModule({ store, server: { handler: server, listener: l }, blocksAtStart: 10 });
     const value = (name: string) => m.metrics!().find((f) => f.name === name)?.samples[0]?.value;
     await until("2 blocks stored", () => value("pexd_relay_blocks") === 12);
     expect(value("pexd_relay_frames_total")).toBe(2);

@@ -2,7 +2,7 @@
 // and head learning, over any RpcTransport (HTTP here; the WebSocket half passes its own via `via`).
 import { ResponseCache } from "./eth.cache.ts";
 import { cacheKey, classify, methodAllowed, type CacheClass } from "./eth.policy.ts";
-import { errorResponse, METHOD_NOT_FOUND } from "./jsonrpc.ts";
+import { METHOD_NOT_FOUND, RpcFault } from "./jsonrpc.ts";
 import type { JsonRpcError, JsonRpcId, JsonRpcRequest, JsonRpcResponse, RpcTransport } from "./transport.ts";
 
 export type CacheStatus = "HIT" | "MISS" | "COALESCED";
@@ -50,9 +50,6 @@ export interface GatewayStats {
   headChangedAt: number;
 }
 
-const transportIds = new WeakMap<RpcTransport, number>();
-let nextTransportId = 0;
-
 export class EthGateway {
   readonly transport: RpcTransport;
   readonly cache: ResponseCache;
@@ -60,6 +57,8 @@ export class EthGateway {
   #depth: bigint;
   #now: () => number;
   #inflight = new Map<string, Promise<Outcome>>();
+  /** Coalescing is per transport: a key for each transport other than the default one. */
+  #transportKeys = new Map<RpcTransport, string>();
   #head: bigint | undefined;
   /** Bumped on every head change: a head-dependent answer that raced a head change is not stored. */
   #headGen = 0;
@@ -98,6 +97,18 @@ export class EthGateway {
     this.#setHead(BigInt(n));
   }
 
+  /** The -32601 error when the method policy refuses `method`, else null. */
+  refusal(method: string): JsonRpcError | null {
+    if (methodAllowed(method)) return null;
+    return { code: METHOD_NOT_FOUND, message: `method ${method} is not available through this gateway (only eth_*, net_*, web3_*)` };
+  }
+
+  /** Throws the policy's refusal as an RpcFault (calls that do not go through handle(), e.g. eth_subscribe). */
+  assertAllowed(method: string): void {
+    const refused = this.refusal(method);
+    if (refused) throw RpcFault.fromError(refused);
+  }
+
   /** The cached answer for a cache key, synchronously (the hot path of the REST routes), or undefined. */
   peek(key: string, id: JsonRpcId): Answer | undefined {
     const e = this.cache.get(key, this.#now());
@@ -114,11 +125,10 @@ export class EthGateway {
   async handle(req: JsonRpcRequest, via: RpcTransport = this.transport): Promise<Answer> {
     const id = req.id ?? null;
     const { method, params } = req;
-    if (!methodAllowed(method)) {
+    const refused = this.refusal(method);
+    if (refused) {
       this.#misses++;
-      const e = errorResponse(id, METHOD_NOT_FOUND, `method ${method} is not available through this gateway (only eth_*, net_*, web3_*)`)
-        .error!;
-      return new Answer(id, "MISS", { error: e });
+      return new Answer(id, "MISS", { error: refused });
     }
     const cls = classify(method, params);
     if (cls.kind === "write" || cls.kind === "never") {
@@ -131,7 +141,7 @@ export class EthGateway {
     const key = cacheKey(method, params);
     const hit = this.peek(key, id);
     if (hit) return hit;
-    const flightKey = via === this.transport ? key : `${transportId(via)}|${key}`;
+    const flightKey = via === this.transport ? key : `${this.#transportKey(via)}|${key}`;
     const shared = this.#inflight.get(flightKey);
     if (shared) {
       this.#coalesced++;
@@ -204,6 +214,12 @@ export class EthGateway {
     }
   }
 
+  #transportKey(t: RpcTransport): string {
+    let k = this.#transportKeys.get(t);
+    if (k === undefined) this.#transportKeys.set(t, (k = String(this.#transportKeys.size + 1)));
+    return k;
+  }
+
   #setHead(n: bigint): void {
     if (n === this.#head) return;
     this.#head = n;
@@ -217,10 +233,4 @@ function toOutcome(res: JsonRpcResponse): Outcome {
   if (res.error) return { error: res.error };
   // JSON.stringify(undefined) is undefined: a response without result is answered as null.
   return { raw: JSON.stringify(res.result ?? null) };
-}
-
-function transportId(t: RpcTransport): number {
-  let id = transportIds.get(t);
-  if (id === undefined) transportIds.set(t, (id = ++nextTransportId));
-  return id;
 }

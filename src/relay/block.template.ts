@@ -1,4 +1,6 @@
-<!doctype html>
+// The block document template: {{field}} slots are filled with HTML-escaped block fields
+// (BlockTemplate in block-doc.ts); the two meta tags are what relay servers read back.
+export const BLOCK_TEMPLATE = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -17,4 +19,4 @@
 <dt>Miner</dt><dd>{{miner}}</dd>
 </dl>
 </body>
-</html>
+</html>`;

@@ -1,0 +1,110 @@
+// One relay target: a FIFO of framed block documents, each sent over a new TCP connection in order,
+// retried with backoff while the target is down; beyond its bound the oldest is dropped (logged, counted).
+import type { Logger } from "../log.ts";
+import { sleep } from "./sleep.ts";
+import type { TcpTransport } from "./tcp.port.ts";
+
+export interface SenderOptions {
+  /** Documents kept per target while it is down; the oldest is dropped (logged, counted) beyond it. */
+  maxQueue?: number;
+  timeoutMs?: number;
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+}
+
+export const DEFAULT_MAX_QUEUE = 1000;
+
+/** One target: a FIFO of framed documents sent in order, one new connection each, with backoff. */
+export class RelaySender {
+  readonly label: string;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #tcp: TcpTransport;
+  readonly #log: Logger;
+  readonly #max: number;
+  readonly #timeoutMs: number;
+  readonly #minMs: number;
+  readonly #maxMs: number;
+  #queue: { block: bigint; frame: Uint8Array }[] = [];
+  #running = false;
+  #abort = new AbortController();
+  #idle: Promise<void> = Promise.resolve();
+  readonly counters = { sent: 0, failed: 0, dropped: 0 };
+
+  constructor(target: { host: string; port: number }, tcp: TcpTransport, log: Logger, opts: SenderOptions = {}) {
+    this.#host = target.host;
+    this.#port = target.port;
+    this.label = `${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
+    this.#tcp = tcp;
+    this.#log = log;
+    this.#max = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
+    this.#timeoutMs = opts.timeoutMs ?? 5000;
+    this.#minMs = opts.backoffMinMs ?? 100;
+    this.#maxMs = opts.backoffMaxMs ?? 30_000;
+  }
+
+  get depth(): number {
+    return this.#queue.length;
+  }
+
+  enqueue(block: bigint, frame: Uint8Array): void {
+    if (this.#abort.signal.aborted) return;
+    while (this.#queue.length >= this.#max) {
+      const dropped = this.#queue.shift()!;
+      this.counters.dropped++;
+      this.#log.warn("relay queue full: oldest block dropped", { target: this.label, block: dropped.block.toString(), bound: this.#max });
+    }
+    this.#queue.push({ block, frame });
+    if (!this.#running) this.#idle = this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    const signal = this.#abort.signal;
+    let backoff = this.#minMs;
+    let down = false;
+    try {
+      while (this.#queue.length && !signal.aborted) {
+        const head = this.#queue[0]!;
+        try {
+          await this.#tcp.sendOnce(this.#host, this.#port, head.frame, this.#timeoutMs);
+          if (this.#queue[0] === head) this.#queue.shift();
+          this.counters.sent++;
+          if (down)
+            this.#log.info("relay target back up", { target: this.label, block: head.block.toString(), queued: this.#queue.length });
+          down = false;
+          backoff = this.#minMs;
+        } catch (e) {
+          this.counters.failed++;
+          if (!down || backoff >= this.#maxMs) {
+            this.#log.warn("relay send failed; retrying with backoff", {
+              target: this.label,
+              block: head.block.toString(),
+              queued: this.#queue.length,
+              retry_ms: backoff,
+              error: e instanceof Error ? e.message : String(e),
+            });
+          }
+          down = true;
+          await sleep(backoff, signal);
+          backoff = Math.min(backoff * 2, this.#maxMs);
+        }
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Stops retrying; documents still queued are logged as undelivered (never silently lost). */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#idle;
+    if (this.#queue.length) {
+      this.#log.warn("relay stopped with undelivered blocks", {
+        target: this.label,
+        undelivered: this.#queue.length,
+        first: this.#queue[0]!.block.toString(),
+      });
+    }
+  }
+}

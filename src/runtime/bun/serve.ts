@@ -1,0 +1,111 @@
+// The one Bun serve path, for `pexd` and every single role: environment → Config → the Bun bundle →
+// compose() → Bun.serve, with the same exit codes (78 bad configuration, 73 unusable storage), the
+// same graceful stop (drain with a deadline, then close in order) and the same /metrics.
+import { websocket } from "hono/bun";
+import pkg from "../../../package.json" with { type: "json" };
+import { compose, type Role } from "../../compose.ts";
+import { ConfigError, parseConfig, type Config } from "../../config.ts";
+import { StorageOpenError } from "../../errors.ts";
+import { createLogger, type Logger } from "../../log.ts";
+import { bunRuntime } from "./bun.runtime.ts";
+
+export const VERSION: string = pkg.version;
+export const EX_CONFIG = 78;
+/** sysexits.h EX_CANTCREAT: the data directory or database cannot be opened. */
+export const EX_CANTCREAT = 73;
+/** In-flight requests get this long to finish on SIGTERM before their connections are closed. */
+const DRAIN_MS = 8000;
+
+/** Parses the environment or exits 78 with one line naming the variable. */
+export function configOrExit(env: Record<string, string | undefined>): Config {
+  try {
+    return parseConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`pexd: invalid configuration: ${e.message}\n`);
+      process.exit(EX_CONFIG);
+    }
+    throw e;
+  }
+}
+
+export function stdoutLogger(config: Config): Logger {
+  const sink = Bun.stdout.writer();
+  return createLogger(config.logLevel, (chunk) => {
+    sink.write(chunk);
+    sink.flush();
+  });
+}
+
+export interface Running {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface ServeOptions {
+  role?: Role;
+  /** false: HTTP requests are not recorded (the benchmark of the recording's own cost). */
+  httpMetrics?: boolean;
+}
+
+export async function serve(config: Config, log: Logger, opts: ServeOptions = {}): Promise<Running> {
+  const role = opts.role ?? "all";
+  const composed = await compose(config, bunRuntime(config, log), {
+    log,
+    version: VERSION,
+    role,
+    startedAt: Date.now(),
+    httpMetrics: opts.httpMetrics ?? true,
+  });
+  const server = Bun.serve({ hostname: config.host, port: config.port, fetch: composed.app.fetch, websocket, idleTimeout: 30 });
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
+  // Start-up garbage (module evaluation, the OpenAPI document build) is collected before idling.
+  Bun.gc(true);
+  log.notice("listening", { url, port: server.port, version: VERSION, ...composed.facts() });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.notice("stopping: draining in-flight requests", { role });
+      await composed.drain();
+      // stop(false): no new connections, in-flight requests finish; then force-close the rest.
+      const drained = server.stop(false);
+      const deadline = new Promise<void>((r) => setTimeout(r, DRAIN_MS).unref());
+      await Promise.race([drained, deadline]);
+      await server.stop(true);
+      await composed.close();
+      log.notice("stopped", composed.facts());
+      log.flush();
+    })());
+  return { url, port: server.port!, stop };
+}
+
+/** Runs a role until SIGTERM/SIGINT; exits 78 on bad configuration and 73 on unusable storage. */
+export async function run(role: Role, env: Record<string, string | undefined> = Bun.env): Promise<void> {
+  const config = configOrExit(env);
+  const log = stdoutLogger(config);
+  let running: Running;
+  try {
+    // PEXD_HTTP_METRICS=off is for the benchmark only (the recording's own cost); see bench/README.md.
+    running = await serve(config, log, { role, httpMetrics: env.PEXD_HTTP_METRICS !== "off" });
+  } catch (e) {
+    if (e instanceof StorageOpenError) {
+      log.flush();
+      process.stderr.write(`pexd: ${e.message}\n`);
+      process.exit(EX_CANTCREAT);
+    }
+    throw e;
+  }
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    process.on(sig, () => {
+      running.stop().then(
+        () => process.exit(0),
+        (e) => {
+          process.stderr.write(`pexd: error while stopping: ${e}\n`);
+          process.exit(1);
+        },
+      );
+    });
+  }
+}

@@ -1,0 +1,47 @@
+// Every store on one SQLite database: one writer connection whose write transaction they share
+// (group commit, see committer.ts) and read-only connections so reads never see a change before its
+// COMMIT. The runtime opens the handles (bun:sqlite in src/runtime/bun/sqlite.ts) and hands them in.
+import type { Stores } from "../ports.ts";
+import { SqliteCommitter } from "./committer.ts";
+import type { SqliteDatabase } from "./db.ts";
+import { SqliteFibStore } from "./fib.sqlite.ts";
+import { SqliteRelayStore } from "./relay.sqlite.ts";
+import { SqliteWidgetStore } from "./widget.sqlite.ts";
+
+export interface SqliteHandles {
+  /** The writer connection (WAL, migrations applied). */
+  writer: SqliteDatabase;
+  /** Opens another read-only connection to the same file. */
+  openReader(purpose: "widgets" | "relay"): SqliteDatabase;
+  /** The database file (for logs). */
+  location: string;
+  /** Runs after the stores flushed: checkpoints and closes the writer (the runtime's part). */
+  closeWriter(): Promise<void>;
+}
+
+export function sqliteStores(h: SqliteHandles): Stores {
+  const committer = new SqliteCommitter(h.writer);
+  // Separate readers: the widget store keeps a read snapshot open for one event-loop turn.
+  const widgetReader = h.openReader("widgets");
+  const relayReader = h.openReader("relay");
+  const ping = h.writer.prepare("SELECT 1");
+  const relay = new SqliteRelayStore(h.writer, { reader: relayReader, committer });
+  const widgets = new SqliteWidgetStore(h.writer, { reader: widgetReader, committer });
+  return {
+    fib: new SqliteFibStore(h.writer, committer),
+    widgets,
+    relay,
+    location: h.location,
+    check: async () => {
+      ping.get();
+    },
+    close: async () => {
+      await widgets.close();
+      await relay.close();
+      committer.flush();
+      widgetReader.close();
+      relayReader.close();
+      await h.closeWriter();
+    },
+  };
+}
