@@ -103,6 +103,21 @@ build_tree() {
   if [ "$(id -u)" = 0 ]; then chown -R root:root "$dest"; fi
 }
 
+# A new env file from the template, with a random API token (shown once) and mode 0640: the
+# installed service never starts with its mutating routes open to the internet.
+new_env_file() {
+  local dest="$1" token
+  token="$(head -c 32 /dev/urandom | od -An -vtx1 | tr -d ' \n')"
+  [ "${#token}" = 64 ] || die "could not read 32 random bytes from /dev/urandom"
+  # Never readable by others, not even for a moment.
+  (umask 077 && sed "s/^#PEXD_API_TOKEN=\$/PEXD_API_TOKEN=$token/" "$SRC/systemd/pexd.env" >"$dest.tmp")
+  grep -q "^PEXD_API_TOKEN=$token\$" "$dest.tmp" || die "the env template has no #PEXD_API_TOKEN= line"
+  chmod 0640 "$dest.tmp"
+  mv "$dest.tmp" "$dest"
+  say "API token for the mutating routes (shown once; it is in $dest):"
+  printf '\n    %s\n\n' "$token"
+}
+
 # Reads one variable from the env file the service uses (a systemd EnvironmentFile of KEY=value
 # lines, which bash reads the same way).
 env_value() {
@@ -125,7 +140,7 @@ if [ -n "$DESTDIR" ]; then
   install -d -m 0755 "$DESTDIR/etc/systemd/system"
   install -m 0644 "$SRC/systemd/pexd.service" "$DESTDIR$UNIT"
   install -d -m 0750 "$DESTDIR$ETC" "$DESTDIR$DATA"
-  [ -e "$DESTDIR$ETC/pexd.env" ] || install -m 0640 "$SRC/systemd/pexd.env" "$DESTDIR$ETC/pexd.env"
+  [ -e "$DESTDIR$ETC/pexd.env" ] || new_env_file "$DESTDIR$ETC/pexd.env"
   # Ownership needs the pexd account, which a staged install does not create.
   if [ "$(id -u)" = 0 ] && getent group pexd >/dev/null; then
     chown root:pexd "$DESTDIR$ETC" "$DESTDIR$ETC/pexd.env"
@@ -167,7 +182,8 @@ install -d -m 0750 -o root -g pexd "$ETC"
 if [ -e "$ETC/pexd.env" ]; then
   say "keeping $ETC/pexd.env (the current template is $APP/systemd/pexd.env)"
 else
-  install -m 0640 -o root -g pexd "$SRC/systemd/pexd.env" "$ETC/pexd.env"
+  new_env_file "$ETC/pexd.env"
+  chown root:pexd "$ETC/pexd.env"
   say "installed $ETC/pexd.env (edit it, then: systemctl restart pexd)"
 fi
 # StateDirectory= creates it too; doing it here makes the data directory's owner explicit.

@@ -2,6 +2,7 @@
 // 404/405, request ids, body limit, bearer token) and the meta routes; it knows no feature: modules
 // bring their routes. compose.ts assembles the deps; runtimes (src/runtime/*) serve app.fetch.
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
 import { TrieRouter } from "hono/router/trie-router";
@@ -10,6 +11,7 @@ import { AppError, errorBody } from "./errors.ts";
 import { createRouter, type AppEnv } from "./http/context.ts";
 import { registerMetaRoutes, type AssetSource, type ReadinessCheck } from "./http/meta.routes.ts";
 import { MAX_BODY_BYTES, mutating, requestEdge, type RequestObserver } from "./http/middleware.ts";
+import { Clients, type RequestLimiter } from "./limits/request-limiter.ts";
 import type { Logger } from "./log.ts";
 import type { PexdModule } from "./module.ts";
 
@@ -31,6 +33,10 @@ export interface AppDeps {
   startedAt?: number;
   /** Told of every answered request by the edge middleware (the HTTP request metrics). */
   observeRequest?: RequestObserver;
+  /** Who sent a request (the runtime's peer address, X-Forwarded-For from trusted proxies). */
+  clients?: Clients;
+  /** The per-client rate limit (PEXD_RATE_LIMIT); absent when off. */
+  limiter?: RequestLimiter;
 }
 
 export type App = OpenAPIHono<AppEnv>;
@@ -40,34 +46,49 @@ export function createApp(deps: AppDeps): App {
   const now = deps.now ?? (() => performance.timeOrigin + performance.now());
   const app = createRouter();
 
-  const limitBody = bodyLimit({
+  const renderError = (err: Error, c: Context): Response => {
+    if (err instanceof AppError) return c.json(err.toBody(), err.status as 400, err.headers);
+    if (err instanceof HTTPException && err.status === 400) {
+      // Hono's JSON validator: the body is not JSON.
+      return c.json(errorBody("invalid_json", "request body is not valid JSON", err.message, null), 400);
+    }
+    if (err instanceof HTTPException) return c.json(errorBody("http_error", err.message || "request failed"), err.status);
+    log.error("unhandled error", {
+      route: c.req.path,
+      request_id: c.get("requestId"),
+      error: err.stack ?? err.message,
+    });
+    return c.json(errorBody("internal_error", "internal server error", null, `request id ${c.get("requestId")}`), 500);
+  };
+
+  // Body limits: 64 KiB, or a route's own (a module's bodyLimits), checked on Content-Length and
+  // while the body streams in — never after buffering it.
+  const defaultLimit = bodyLimit({
     maxSize: MAX_BODY_BYTES,
     onError: () => {
       throw new AppError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`, null, "send at most 64 KiB");
     },
   });
-  app.use(requestEdge(log, now, limitBody, deps.observeRequest));
+  const ownLimits = new Map<string, MiddlewareHandler>();
+  for (const m of deps.modules)
+    for (const l of m.bodyLimits ?? []) ownLimits.set(l.path, bodyLimit({ maxSize: l.maxBytes, onError: l.onTooLarge }));
 
-  app.onError((err, c) => {
-    if (err instanceof AppError) {
-      return c.json(err.toBody(), err.status as 400, err.headers);
-    }
-    if (err instanceof HTTPException && err.status === 400) {
-      // Hono's JSON validator: the body is not JSON.
-      return c.json(errorBody("invalid_json", "request body is not valid JSON", err.message, null), 400);
-    }
-    if (err instanceof HTTPException) {
-      return c.json(errorBody("http_error", err.message || "request failed"), err.status);
-    }
-    log.error("unhandled error", {
-      route: c.req.path,
-      request_id: c.get("requestId"),
-      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
-    });
-    return c.json(errorBody("internal_error", "internal server error", null, `request id ${c.get("requestId")}`), 500);
-  });
+  const { limiter } = deps;
+  app.use(
+    requestEdge({
+      log,
+      now,
+      limitBody: (path) => ownLimits.get(path) ?? defaultLimit,
+      renderError,
+      observe: deps.observeRequest,
+      admit: limiter ? (c) => limiter.admit(c) : undefined,
+      // Health checks are never refused; JSON-RPC routes charge each call themselves.
+      unmetered: new Set(["/health", "/ready", ...deps.modules.flatMap((m) => m.unmetered ?? [])]),
+    }),
+  );
+  app.onError(renderError);
   // 405 is decided only once no route matched (no per-request middleware frame for it).
-  const allowedMethods = methodsByPath(app);
+  const allowedMethods = methodsByPath(app, () => mut);
   app.notFound((c) => {
     const methods = allowedMethods(c.req.path);
     if (methods.length) {
@@ -82,7 +103,8 @@ export function createApp(deps: AppDeps): App {
     return c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`, null, "GET / lists every route"), 404);
   });
 
-  const mut = mutating(config.apiToken);
+  const mut = mutating(config.apiToken, allowedMethods);
+  const clients = deps.clients ?? new Clients(() => null, config.limits.trustedProxies);
   const wallNow = deps.wallNow ?? Date.now;
   registerMetaRoutes(app, {
     version: deps.version,
@@ -91,22 +113,27 @@ export function createApp(deps: AppDeps): App {
     checks: [...(deps.checks ?? []), ...deps.modules.flatMap((m) => m.checks ?? [])],
     ...(deps.assets ? { assets: deps.assets } : {}),
   });
-  for (const m of deps.modules) m.register(app, { config, log, mutating: mut });
+  for (const m of deps.modules) m.register(app, { config, log, mutating: mut, clients, ...(limiter ? { limiter } : {}) });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   return app;
 }
 
-/** The methods registered for a path (GET implies HEAD), built on first use from the routes. */
-function methodsByPath(app: App): (path: string) => string[] {
+/**
+ * The methods registered for a path, built on first use from the routes. GET implies HEAD, except
+ * on a route with the `mutating` middleware (HEAD must not change state).
+ */
+function methodsByPath(app: App, mutatingMiddleware: () => MiddlewareHandler): (path: string) => string[] {
   let router: TrieRouter<string[]> | undefined;
   return (path) => {
     if (!router) {
+      const mut = mutatingMiddleware();
+      const unsafe = new Set(app.routes.filter((r) => r.handler === mut).map((r) => `${r.method} ${r.path}`));
       const byPath = new Map<string, Set<string>>();
       for (const r of app.routes) {
         if (r.method === "ALL" || r.method === "HEAD") continue;
         const set = byPath.get(r.path) ?? new Set<string>();
         set.add(r.method);
-        if (r.method === "GET") set.add("HEAD");
+        if (r.method === "GET" && !unsafe.has(`GET ${r.path}`)) set.add("HEAD");
         byPath.set(r.path, set);
       }
       router = new TrieRouter<string[]>();

@@ -11,6 +11,7 @@ import { FibService } from "./fib/fib.service.ts";
 import type { ReadinessCheck } from "./http/meta.routes.ts";
 import type { Logger } from "./log.ts";
 import { metricsModule } from "./metrics/metrics.module.ts";
+import { Clients, memoryRateLimitStore, RequestLimiter } from "./limits/request-limiter.ts";
 import type { PexdModule } from "./module.ts";
 import { BlockTemplate } from "./relay/block-doc.ts";
 import { BLOCK_TEMPLATE } from "./relay/block.template.ts";
@@ -92,7 +93,10 @@ export async function compose(config: Config, runtime: RuntimeAdapters, o: Compo
       core.start();
       eth = core;
     }
-    if (eth && names.has("eth")) modules.push(ethModule(eth, { upgrade: runtime.upgradeWebSocket, wallNow: runtime.clock.wall }));
+    if (eth && names.has("eth")) {
+      const limits = { maxBodyBytes: config.eth.maxBodyBytes, maxBatch: config.eth.maxBatch };
+      modules.push(ethModule(eth, { upgrade: runtime.upgradeWebSocket, limits, wallNow: runtime.clock.wall }));
+    }
 
     if (stores && names.has("relay-server")) modules.push(await relayServer(config, runtime, stores, log, role));
     if (names.has("relay-watcher")) {
@@ -101,6 +105,17 @@ export async function compose(config: Config, runtime: RuntimeAdapters, o: Compo
         log.warn("relay watcher off: PEXD_RELAY_TARGETS is set but no upstream (PEXD_ETH_HTTP_URL, PEXD_ETH_WS_URL or INFURA_PROJECT_ID)");
       else if (role === "relay-client") log.warn("relay-client: PEXD_RELAY_TARGETS is unset, nothing to do");
     }
+
+    const clients = new Clients(runtime.peerAddress, config.limits.trustedProxies);
+    const limiter = config.limits.rate
+      ? new RequestLimiter({
+          rule: config.limits.rate,
+          store: runtime.rateLimitStore ?? memoryRateLimitStore(runtime.clock.wall),
+          clients,
+          token: config.apiToken,
+        })
+      : undefined;
+    if (limiter) modules.push(rateLimitModule(limiter));
 
     let observeRequest: ((method: string, route: string, status: number, seconds: number) => void) | undefined;
     if (names.has("metrics")) {
@@ -128,6 +143,8 @@ export async function compose(config: Config, runtime: RuntimeAdapters, o: Compo
       now: runtime.clock.now,
       wallNow: runtime.clock.wall,
       startedAt,
+      clients,
+      ...(limiter ? { limiter } : {}),
       ...(observeRequest ? { observeRequest } : {}),
     });
     return {
@@ -145,13 +162,39 @@ export async function compose(config: Config, runtime: RuntimeAdapters, o: Compo
   }
 }
 
+/** The rate limit's metric families (its routes are every route). */
+function rateLimitModule(limiter: RequestLimiter): PexdModule {
+  return {
+    name: "rate-limit",
+    register() {},
+    metrics: () => [
+      {
+        name: "pexd_rate_limited_total",
+        help: "Requests and JSON-RPC calls refused by PEXD_RATE_LIMIT, by where they came in (http: any route; rpc: POST /eth calls; ws: client WebSocket calls).",
+        type: "counter",
+        samples: (["http", "rpc", "ws"] as const).map((kind) => ({ labels: { kind }, value: limiter.refused[kind] })),
+      },
+      ...(limiter.store.size !== undefined
+        ? [
+            {
+              name: "pexd_rate_limit_clients",
+              help: "Clients with a rate-limit bucket in memory.",
+              type: "gauge" as const,
+              samples: [{ value: limiter.store.size }],
+            },
+          ]
+        : []),
+    ],
+  };
+}
+
 async function relayServer(config: Config, runtime: RuntimeAdapters, stores: Stores, log: Logger, role: Role): Promise<PexdModule> {
   const blocksAtStart = (await stores.relay.totals()).blocks;
   if (config.relay.port === 0) {
     if (role === "relay-server") log.warn("relay-server: PEXD_RELAY_PORT is 0, so only the stats API runs");
     return relayServerModule({ store: stores.relay, blocksAtStart });
   }
-  const handler = new RelayServer({ store: stores.relay, log });
+  const handler = new RelayServer({ store: stores.relay, log, maxConnectionsPerIp: config.relay.maxConnectionsPerIp });
   const listener = await runtime.tcp.listen({ host: config.host, port: config.relay.port, idleTimeoutS: IDLE_TIMEOUT_S, handler });
   log.notice("relay server listening", { host: config.host, relay_port: listener.port });
   return relayServerModule({ store: stores.relay, server: { handler, listener }, blocksAtStart });

@@ -10,8 +10,20 @@ describe("parseConfig", () => {
       dataDir: "./data",
       logLevel: "info",
       fibFlushMs: 0,
-      eth: { http: [], ws: [], cacheTtlMs: 2000, cacheMaxBytes: 67108864, finalityDepth: 64, timeoutMs: 10000 },
-      relay: { port: 0, targets: [] },
+      eth: {
+        http: [],
+        ws: [],
+        cacheTtlMs: 2000,
+        cacheMaxBytes: 67108864,
+        finalityDepth: 64,
+        timeoutMs: 10000,
+        methods: { deny: ["eth_sendTransaction", "eth_sign", "eth_signTransaction", "eth_signTypedData*"] },
+        maxBodyBytes: 5242880,
+        maxBatch: 1000,
+        maxUpstreamSubscriptions: 1000,
+      },
+      relay: { port: 0, targets: [], maxConnectionsPerIp: 32 },
+      limits: { trustedProxies: [], wsConnectionsPerIp: 64 },
     });
   });
 
@@ -103,5 +115,49 @@ describe("parseConfig", () => {
 
   test("empty values count as unset", () => {
     expect(parseConfig({ PEXD_PORT: "", PEXD_ETH_HTTP_URL: " " }).port).toBe(8081);
+  });
+});
+
+describe("safe-edge variables", () => {
+  test("rate limit, proxies, method lists, body and batch limits parse", () => {
+    const c = parseConfig({
+      PEXD_RATE_LIMIT: "100/s,burst=200",
+      PEXD_TRUSTED_PROXIES: "127.0.0.1/32, ::1",
+      PEXD_ETH_METHODS_DENY: "none",
+      PEXD_ETH_METHODS_ALLOW: "eth_*,net_version",
+      PEXD_ETH_MAX_BODY_BYTES: "1048576",
+      PEXD_ETH_MAX_BATCH: "50",
+    });
+    expect(c.limits.rate).toMatchObject({ burst: 200 });
+    expect(c.limits.trustedProxies.map((p) => p.text)).toEqual(["127.0.0.1/32", "::1"]);
+    expect(c.eth.methods).toEqual({ deny: [], allow: ["eth_*", "net_version"] });
+    expect(c.eth.maxBodyBytes).toBe(1048576);
+    expect(c.eth.maxBatch).toBe(50);
+  });
+
+  test.each([
+    ["PEXD_RATE_LIMIT", "lots"],
+    ["PEXD_TRUSTED_PROXIES", "10.0.0.0/99"],
+    ["PEXD_ETH_METHODS_DENY", "eth_send(.*)"],
+    ["PEXD_ETH_MAX_BODY_BYTES", "10"],
+    ["PEXD_ETH_MAX_BATCH", "0"],
+  ])("%s=%s is refused, naming the variable", (variable, value) => {
+    expect(() => parseConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: `));
+  });
+
+  test.each([
+    ["PEXD_ETH_HTTP_URL", "https//user:pw@host/v3/KEY"],
+    ["PEXD_ETH_WS_URL", "http://user:pw@host/ws/KEY"],
+    ["INFURA_PROJECT_ID", "KEY$with-bad-chars"],
+    ["INFURA_NETWORK", "Bad Network KEY"],
+  ])("a malformed secret-bearing %s is never echoed", (variable, value) => {
+    let message = "";
+    try {
+      parseConfig({ [variable]: value });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message.startsWith(`${variable}: `)).toBe(true);
+    for (const part of ["pw", "KEY", "user"]) expect(message).not.toContain(part);
   });
 });

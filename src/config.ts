@@ -1,6 +1,8 @@
 // Configuration: one pure function from an environment map to a validated, typed Config.
 // Only src/runtime/bun/main.ts passes the real environment and decides what a failure means.
 import { z } from "zod";
+import { parseCidr, type Cidr } from "./limits/client-ip.ts";
+import { parseRate, type RateRule } from "./limits/rate.ts";
 
 export class ConfigError extends Error {
   override name = "ConfigError" as const;
@@ -29,12 +31,12 @@ const url = (protocols: readonly string[]) =>
       .split(",")
       .map((s) => s.trim())
       .filter(Boolean);
-    for (const item of list) {
+    for (const [i, item] of list.entries()) {
       let u: URL;
       try {
         u = new URL(item);
       } catch {
-        ctx.addIssue({ code: "custom", message: `not a URL: ${redactUrl(item)}` });
+        ctx.addIssue({ code: "custom", message: list.length > 1 ? `item ${i + 1} is not a valid URL` : "not a valid URL" });
         return z.NEVER;
       }
       if (!protocols.includes(u.protocol)) {
@@ -61,6 +63,49 @@ const hostPort = z.string().transform((raw, ctx) => {
   }
   return out;
 });
+
+const rate = z.string().transform((raw, ctx) => {
+  try {
+    return parseRate(raw);
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+const cidrs = z.string().transform((raw, ctx) => {
+  const out: Cidr[] = [];
+  for (const item of raw
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    try {
+      out.push(parseCidr(item));
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  }
+  return out;
+});
+
+/** Comma-separated method names or globs (`eth_signTypedData*`); `none` is the empty list. */
+const methodGlobs = z.string().transform((raw, ctx) => {
+  if (raw.trim() === "none") return [];
+  const list = raw
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const bad = list.find((m) => !/^[A-Za-z0-9_*]+$/.test(m));
+  if (bad !== undefined) {
+    ctx.addIssue({ code: "custom", message: `"${bad}" is not a method name or glob (letters, digits, _ and *)` });
+    return z.NEVER;
+  }
+  return list;
+});
+
+/** Methods that make the upstream node sign with its own keys (SPEC §6 default deny list). */
+export const DEFAULT_METHODS_DENY = "eth_sendTransaction,eth_sign,eth_signTransaction,eth_signTypedData*";
 
 /** Field name → variable name, so an error can name the variable exactly. */
 const schema = z.object({
@@ -89,7 +134,29 @@ const schema = z.object({
   PEXD_RELAY_PORT: intIn(0, 65535).default(0),
   PEXD_RELAY_TARGETS: hostPort.optional(),
   PEXD_API_TOKEN: z.string().min(1).optional(),
+  PEXD_RATE_LIMIT: rate.optional(),
+  PEXD_TRUSTED_PROXIES: cidrs.optional(),
+  PEXD_ETH_METHODS_DENY: methodGlobs.default(DEFAULT_METHODS_DENY.split(",")),
+  PEXD_ETH_METHODS_ALLOW: methodGlobs.optional(),
+  PEXD_ETH_MAX_BODY_BYTES: intIn(1024, 1 << 30).default(5_242_880),
+  PEXD_ETH_MAX_BATCH: intIn(1, 100_000).default(1000),
+  PEXD_ETH_UPSTREAM_RATE: rate.optional(),
+  PEXD_ETH_MAX_UPSTREAM_SUBSCRIPTIONS: intIn(1, 1_000_000).default(1000),
+  PEXD_WS_MAX_CONNECTIONS_PER_IP: intIn(1, 1_000_000).default(64),
+  PEXD_RELAY_MAX_CONNECTIONS_PER_IP: intIn(1, 1_000_000).default(32),
 });
+
+/** Variables whose values may carry a secret: never echoed, not even when malformed. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+  "PEXD_ETH_HTTP_URL",
+  "PEXD_ETH_WS_URL",
+  "INFURA_PROJECT_ID",
+  "INFURA_PROJECT_SECRET",
+  "INFURA_NETWORK",
+  "PEXD_API_TOKEN",
+  "PEXD_DATABASE_URL",
+  "PEXD_REDIS_URL",
+]);
 
 export const CONFIG_VARIABLES = Object.keys(schema.shape) as (keyof typeof schema.shape)[];
 
@@ -114,9 +181,25 @@ export interface Config {
     cacheMaxBytes: number;
     finalityDepth: number;
     timeoutMs: number;
+    /** Method names or globs refused (-32601), and — when set — the only ones that pass. */
+    methods: { deny: string[]; allow?: string[] };
+    /** POST /eth body and client WebSocket message limit. */
+    maxBodyBytes: number;
+    maxBatch: number;
+    /** Calls per upstream (each URL); off when undefined. */
+    upstreamRate?: RateRule;
+    /** Distinct upstream subscriptions held at most (identical client subscriptions share one). */
+    maxUpstreamSubscriptions: number;
   };
-  relay: { port: number; targets: { host: string; port: number }[] };
+  relay: { port: number; targets: { host: string; port: number }[]; maxConnectionsPerIp: number };
   apiToken?: string;
+  limits: {
+    /** Per client: HTTP requests, JSON-RPC calls and client WebSocket messages; off when undefined. */
+    rate?: RateRule;
+    /** Peers whose X-Forwarded-For names the client. */
+    trustedProxies: Cidr[];
+    wsConnectionsPerIp: number;
+  };
 }
 
 /** Reduces a URL to scheme, host and port so it can be logged: keys hide in paths and queries. */
@@ -151,10 +234,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? "environment");
-    const problem =
-      variable === "PEXD_API_TOKEN" || variable === "INFURA_PROJECT_SECRET"
-        ? "invalid value (not shown)"
-        : `${issue.message} (got ${JSON.stringify(redactValue(input[variable]))})`;
+    const problem = SECRET_VARIABLES.has(variable)
+      ? `${issue.message} (value not shown: it may hold a secret)`
+      : `${issue.message} (got ${JSON.stringify(input[variable]?.slice(0, 80))})`;
     throw new ConfigError(variable, problem);
   }
   const e = parsed.data;
@@ -182,13 +264,22 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       cacheMaxBytes: e.PEXD_ETH_CACHE_MAX_BYTES,
       finalityDepth: e.PEXD_ETH_FINALITY_DEPTH,
       timeoutMs: e.PEXD_ETH_TIMEOUT_MS,
+      methods: { deny: e.PEXD_ETH_METHODS_DENY, ...(e.PEXD_ETH_METHODS_ALLOW ? { allow: e.PEXD_ETH_METHODS_ALLOW } : {}) },
+      maxBodyBytes: e.PEXD_ETH_MAX_BODY_BYTES,
+      maxBatch: e.PEXD_ETH_MAX_BATCH,
+      ...(e.PEXD_ETH_UPSTREAM_RATE ? { upstreamRate: e.PEXD_ETH_UPSTREAM_RATE } : {}),
+      maxUpstreamSubscriptions: e.PEXD_ETH_MAX_UPSTREAM_SUBSCRIPTIONS,
     },
-    relay: { port: e.PEXD_RELAY_PORT, targets: e.PEXD_RELAY_TARGETS ?? [] },
+    relay: {
+      port: e.PEXD_RELAY_PORT,
+      targets: e.PEXD_RELAY_TARGETS ?? [],
+      maxConnectionsPerIp: e.PEXD_RELAY_MAX_CONNECTIONS_PER_IP,
+    },
     ...(e.PEXD_API_TOKEN ? { apiToken: e.PEXD_API_TOKEN } : {}),
+    limits: {
+      ...(e.PEXD_RATE_LIMIT ? { rate: e.PEXD_RATE_LIMIT } : {}),
+      trustedProxies: e.PEXD_TRUSTED_PROXIES ?? [],
+      wsConnectionsPerIp: e.PEXD_WS_MAX_CONNECTIONS_PER_IP,
+    },
   };
-}
-
-function redactValue(v: string | undefined): string | undefined {
-  if (v === undefined) return v;
-  return /:\/\//.test(v) ? v.split(",").map(redactUrl).join(",") : v.slice(0, 80);
 }

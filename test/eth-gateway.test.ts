@@ -3,7 +3,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer } from "node:net";
 import { deadPort } from "./helpers/net.ts";
-import { privateKeyToAccount } from "viem/accounts";
 import { parseConfig } from "../src/config.ts";
 import { buildEthCore } from "../src/eth/eth.core.ts";
 import { ethModule } from "../src/eth/eth.module.ts";
@@ -13,7 +12,7 @@ import { HttpTransport } from "../src/eth/http.transport.ts";
 import { UpstreamError } from "../src/eth/transport.ts";
 import { silentLogger } from "../src/log.ts";
 import { memoryRuntime } from "../src/runtime/memory.ts";
-import { ANVIL_KEY_0, startAnvil, type Anvil } from "./helpers/anvil.ts";
+import { signedTx, startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { startCountingProxy, type CountingProxy } from "./helpers/counting-proxy.ts";
 
 let anvil: Anvil;
@@ -99,18 +98,7 @@ describe("gateway over anvil", () => {
 
   test("a receipt by hash is kept only until the next head while recent, forever once final", async () => {
     const { gw } = gatewayOver(proxy.url, { depth: 2 });
-    const account = privateKeyToAccount(ANVIL_KEY_0);
-    const nonce = Number(await anvil.rpc<string>("eth_getTransactionCount", [account.address, "pending"]));
-    const raw = await account.signTransaction({
-      chainId: 31337,
-      nonce,
-      to: "0x000000000000000000000000000000000000bEEF",
-      value: 1n,
-      gas: 21000n,
-      maxFeePerGas: 10n ** 11n,
-      maxPriorityFeePerGas: 10n ** 9n,
-      type: "eip1559",
-    });
+    const raw = await signedTx(anvil);
     const hash = await anvil.rpc<string>("eth_sendRawTransaction", [raw]); // anvil mines it at once
     const receipt = (n: number) => gw.handle({ jsonrpc: "2.0", id: n, method: "eth_getTransactionReceipt", params: [hash] });
     await gw.handle({ jsonrpc: "2.0", id: 0, method: "eth_blockNumber" });
@@ -149,18 +137,7 @@ describe("gateway over anvil", () => {
 
   test("writes are neither coalesced nor cached, and the cache bound holds under many blocks", async () => {
     const { gw } = gatewayOver(proxy.url, { max: 4096 });
-    const account = privateKeyToAccount(ANVIL_KEY_0);
-    const nonce = Number(await anvil.rpc<string>("eth_getTransactionCount", [account.address, "pending"]));
-    const raw = await account.signTransaction({
-      chainId: 31337,
-      nonce,
-      to: "0x000000000000000000000000000000000000dEaD",
-      value: 1n,
-      gas: 21000n,
-      maxFeePerGas: 10n ** 11n,
-      maxPriorityFeePerGas: 10n ** 9n,
-      type: "eip1559",
-    });
+    const raw = await signedTx(anvil, { to: "0x000000000000000000000000000000000000dEaD" });
     proxy.reset();
     const sends = await Promise.all([1, 2].map((id) => gw.handle({ jsonrpc: "2.0", id, method: "eth_sendRawTransaction", params: [raw] })));
     expect(proxy.count("eth_sendRawTransaction")).toBe(2);
@@ -180,7 +157,7 @@ describe("module", () => {
     const config = parseConfig({ PEXD_ETH_HTTP_URL: proxy.url.replace("http://", "http://bob:pw123@") });
     // Not started: the head tracker's own polling would move the counts.
     const core = buildEthCore(config.eth, { log: silentLogger, connect: () => ({}) as never });
-    const mod = ethModule(core, { upgrade: memoryRuntime().upgradeWebSocket });
+    const mod = ethModule(core, { upgrade: memoryRuntime().upgradeWebSocket, limits: { maxBodyBytes: 1 << 20, maxBatch: 100 } });
     expect(mod.name).toBe("eth");
     const call = (method: string) => core.gateway.handle({ jsonrpc: "2.0", id: 1, method });
     await call("eth_blockNumber");

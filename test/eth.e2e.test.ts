@@ -145,14 +145,16 @@ describe("POST /eth", () => {
     expect(await parse.json()).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32700, message: expect.any(String) } } as never);
     const empty = (await (await rpc([])).json()) as { error: { code: number } };
     expect(empty.error.code).toBe(-32600);
-    const big = (await (await rpc(Array.from({ length: 101 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "eth_chainId" })))).json()) as {
-      error: { code: number };
+    // PEXD_ETH_MAX_BATCH defaults to 1000 calls.
+    const big = (await (await rpc(Array.from({ length: 1001 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "eth_chainId" })))).json()) as {
+      error: { code: number; message: string };
     };
     expect(big.error.code).toBe(-32600);
-    const hundred = (await (
-      await rpc(Array.from({ length: 100 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "eth_chainId" })))
+    expect(big.error.message).toContain("1000");
+    const thousand = (await (
+      await rpc(Array.from({ length: 1000 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "eth_chainId" })))
     ).json()) as unknown[];
-    expect(hundred).toHaveLength(100);
+    expect(thousand).toHaveLength(1000);
     const note = await rpc({ jsonrpc: "2.0", method: "eth_blockNumber" });
     expect(note.status).toBe(204);
     expect(await note.text()).toBe("");

@@ -118,17 +118,25 @@ describe.skipIf(!Bun.which("bun") && !existsSync(process.execPath))("staged inst
     expect(existsSync(join(dest, "opt/pexd/node_modules/typescript"))).toBe(false);
     expect(existsSync(join(dest, "opt/pexd/node_modules/@foundry-rs"))).toBe(false);
     expect(existsSync(join(dest, "opt/pexd/src/config.test.ts"))).toBe(false);
+    // A new env file gets a random API token (shown once) and the rate limit on.
+    const env = readFileSync(join(dest, "etc/pexd/pexd.env"), "utf8");
+    const token = /^PEXD_API_TOKEN=([0-9a-f]{64})$/m.exec(env)?.[1];
+    expect(token).toBeDefined();
+    expect(r.stdout).toContain(token!);
+    expect(env).toMatch(/^PEXD_RATE_LIMIT=\d+\/s/m);
   });
 
-  test("a second staged install keeps an edited env file", async () => {
+  test("a second staged install keeps an edited env file, token included", async () => {
     const envPath = join(dest, "etc/pexd/pexd.env");
     writeFileSync(envPath, `${readFileSync(envPath, "utf8")}\n# edited by the operator\n`);
+    const before = readFileSync(envPath, "utf8");
     const r = await run(["bash", join(ROOT, "scripts/install.sh")], {
       timeoutMs: 180_000,
       env: { ...(process.env as Record<string, string>), DESTDIR: dest, PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH}` },
     });
     expect(r.code).toBe(0);
-    expect(readFileSync(envPath, "utf8")).toContain("# edited by the operator");
+    expect(readFileSync(envPath, "utf8")).toBe(before);
+    expect(r.stdout).not.toContain("API token");
   });
 
   test("make uninstall DESTDIR=… keeps data and settings unless PURGE=1", async () => {
@@ -169,8 +177,14 @@ describe.skipIf(unavailable !== null)("make all under a real systemd (systemd-ns
     return r.stdout.trim();
   };
   const show = async (prop: string) => ok(`systemctl show -p ${prop} --value pexd.service`);
+  /** The API token `make all` wrote into the new env file (and showed once). */
+  let token = "";
   const get = async (path: string) =>
-    JSON.parse(await ok(`curl -fsS --max-time 5 http://127.0.0.1:8081${path}`)) as Record<string, unknown>;
+    JSON.parse(await ok(`curl -fsS --max-time 5 -H 'Authorization: Bearer ${token}' http://127.0.0.1:8081${path}`)) as Record<
+      string,
+      unknown
+    >;
+  const status = async (args: string) => ok(`curl -s -o /dev/null -w '%{http_code}' --max-time 5 ${args}`);
   /** Polls /health for up to 30 s inside the container and returns the milliseconds it took. */
   const healthyWithin = async () =>
     Number(
@@ -231,11 +245,30 @@ describe.skipIf(unavailable !== null)("make all under a real systemd (systemd-ns
     expect(await ok("stat -c '%a %U:%G' /var/lib/pexd")).toBe("750 pexd:pexd");
     expect(await ok("stat -c '%U' /opt/pexd/src/runtime/bun/cli.ts")).toBe("root");
     expect((await sh("runuser -u pexd -- touch /opt/pexd/x")).code).not.toBe(0);
+    expect(await show("MemoryMax")).toBe(String(768 * 1024 * 1024));
+    expect(await show("MemoryHigh")).toBe(String(512 * 1024 * 1024));
+    expect(await show("TasksMax")).toBe("256");
+    // The new env file: a random token, shown once on the terminal, and the rate limit on.
+    token = /^ {4}([0-9a-f]{64})$/m.exec(r.stdout)?.[1] ?? "";
+    expect(token).toHaveLength(64);
+    expect(await ok("grep -c '^PEXD_API_TOKEN=' /etc/pexd/pexd.env")).toBe("1");
+    expect(await ok(`grep -c '^PEXD_API_TOKEN=${token}$' /etc/pexd/pexd.env`)).toBe("1");
+    expect(await ok("grep '^PEXD_RATE_LIMIT=' /etc/pexd/pexd.env")).toMatch(/^PEXD_RATE_LIMIT=\d+\/s/);
   }, 400_000);
+
+  test("the installed service is closed by default: mutating routes need the token (any scheme case); HEAD changes nothing", async () => {
+    expect(await status("http://127.0.0.1:8081/next")).toBe("401");
+    expect(await status("-X POST http://127.0.0.1:8081/reset")).toBe("401");
+    expect(await status(`-I -H 'Authorization: Bearer ${token}' http://127.0.0.1:8081/next`)).toBe("405");
+    expect(await get("/current")).toEqual({ index: 0, value: "0" });
+  });
 
   test("/next twice counts from the fresh state", async () => {
     expect(await get("/next")).toEqual({ index: 1, value: "1" });
-    expect(await get("/next")).toEqual({ index: 2, value: "1" });
+    expect(JSON.parse(await ok(`curl -fsS --max-time 5 -H 'authorization: bearer ${token}' http://127.0.0.1:8081/next`))).toEqual({
+      index: 2,
+      value: "1",
+    });
   });
 
   test("kill -9 of the main PID: systemd restarts it once and the index survives", async () => {
@@ -288,6 +321,7 @@ describe.skipIf(unavailable !== null)("make all under a real systemd (systemd-ns
     if (r.code !== 0) log(`make all output:\n${r.stdout}\n${r.stderr}`);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("keeping /etc/pexd/pexd.env");
+    expect(r.stdout).not.toContain(token);
     expect(await ok("tail -n 1 /etc/pexd/pexd.env")).toBe("# edited by the operator");
     expect(await show("MainPID")).not.toBe(before);
     expect(await get("/current")).toEqual({ index: 3, value: "2" });

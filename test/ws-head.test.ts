@@ -8,20 +8,11 @@ import { SubscriptionHub } from "../src/eth/ws/subscription.hub.ts";
 import type { WebSocketLike } from "../src/eth/ws/upstream.socket.ts";
 import { WsTransport } from "../src/eth/ws/ws.transport.ts";
 import { silentLogger } from "../src/log.ts";
+import { until } from "./helpers/wait.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 
 const socket = (url: string, headers: Record<string, string>) =>
   new WebSocket(url, { headers } as unknown as string[]) as unknown as WebSocketLike;
-
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    await Bun.sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 let anvil: Anvil;
 beforeAll(async () => {

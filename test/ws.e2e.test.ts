@@ -8,6 +8,7 @@ import { silentLogger } from "../src/log.ts";
 import { UpstreamError } from "../src/eth/transport.ts";
 import type { WebSocketLike } from "../src/eth/ws/upstream.socket.ts";
 import { WsTransport } from "../src/eth/ws/ws.transport.ts";
+import { until } from "./helpers/wait.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { startCountingProxy, type CountingProxy } from "./helpers/counting-proxy.ts";
 import { deadPort, stopped } from "./helpers/net.ts";
@@ -15,21 +16,6 @@ import { startPexd, type Pexd } from "./helpers/pexd.ts";
 
 const socket = (url: string, headers: Record<string, string>) =>
   new WebSocket(url, { headers } as unknown as string[]) as unknown as WebSocketLike;
-
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-}
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
@@ -195,7 +181,10 @@ describe("through the real entry", () => {
   beforeAll(async () => {
     anvil = await startAnvil();
     proxy = await startCountingProxy({ url: anvil.url, wsUrl: anvil.wsUrl });
-    pexd = await startPexd({ env: { PEXD_ETH_HTTP_URL: proxy.url, PEXD_ETH_WS_URL: proxy.wsUrl, PEXD_LOG_LEVEL: "warn" } });
+    pexd = await startPexd({
+      // A 64 KiB message limit here (default 5 MiB) so the oversize test stays small.
+      env: { PEXD_ETH_HTTP_URL: proxy.url, PEXD_ETH_WS_URL: proxy.wsUrl, PEXD_LOG_LEVEL: "warn", PEXD_ETH_MAX_BODY_BYTES: "65536" },
+    });
     wsBase = pexd.url.replace(/^http/, "ws");
     // The head tracker's newHeads subscription is up once eth_subscribe has been seen.
     await until("the head tracker's subscription", () => proxy.count("eth_subscribe") >= 1);
@@ -317,7 +306,7 @@ describe("through the real entry", () => {
     }
   });
 
-  test("a message over 64 KiB closes that connection with 1009; others are unaffected", async () => {
+  test("a message over PEXD_ETH_MAX_BODY_BYTES closes that connection with 1009; others are unaffected", async () => {
     const big = await client(`${wsBase}/eth`);
     const other = await client(`${wsBase}/eth`);
     big.socket.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: ["x".repeat(70_000)] }));

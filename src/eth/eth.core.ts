@@ -6,6 +6,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { UpstreamMetrics } from "./eth.metrics.ts";
 import { EthGateway } from "./eth.gateway.ts";
+import { MethodPolicy } from "./eth.policy.ts";
 import { HttpTransport, type FetchLike } from "./http.transport.ts";
 import { RpcFault } from "./jsonrpc.ts";
 import type { RpcTransport } from "./transport.ts";
@@ -38,15 +39,23 @@ export interface EthCore {
 export function buildEthCore(eth: Config["eth"], deps: { log: Logger; connect: SocketFactory; fetch?: FetchLike }): EthCore {
   const { log } = deps;
   const metrics = new UpstreamMetrics();
-  const http = new HttpTransport({ upstreams: eth.http, timeoutMs: eth.timeoutMs, metrics, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
-  const ws = new WsTransport({ upstreams: eth.ws, timeoutMs: eth.timeoutMs, connect: deps.connect, log, metrics });
+  const rate = eth.upstreamRate;
+  const http = new HttpTransport({
+    upstreams: eth.http,
+    timeoutMs: eth.timeoutMs,
+    metrics,
+    rate,
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+  });
+  const ws = new WsTransport({ upstreams: eth.ws, timeoutMs: eth.timeoutMs, connect: deps.connect, log, metrics, rate });
   const gateway = new EthGateway({
     transport: http,
     cacheTtlMs: eth.cacheTtlMs,
     cacheMaxBytes: eth.cacheMaxBytes,
     finalityDepth: eth.finalityDepth,
+    policy: new MethodPolicy(eth.methods),
   });
-  const hub = eth.ws.length ? new SubscriptionHub(ws.subscriptions) : undefined;
+  const hub = eth.ws.length ? new SubscriptionHub(ws.subscriptions, { maxUpstream: eth.maxUpstreamSubscriptions }) : undefined;
   const hasHttp = eth.http.length > 0;
   const preferred: RpcTransport = hasHttp ? http : ws;
   const tracker =

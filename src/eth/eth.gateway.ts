@@ -1,7 +1,8 @@
 // EthGateway: the method policy, the finality-aware cache, coalescing of identical in-flight reads
 // and head learning, over any RpcTransport (HTTP here; the WebSocket half passes its own via `via`).
+import { DEFAULT_METHODS_DENY } from "../config.ts";
 import { ResponseCache } from "./eth.cache.ts";
-import { cacheKey, classify, methodAllowed, type CacheClass } from "./eth.policy.ts";
+import { cacheKey, classify, MethodPolicy, type CacheClass } from "./eth.policy.ts";
 import { METHOD_NOT_FOUND, RpcFault } from "./jsonrpc.ts";
 import type { JsonRpcError, JsonRpcId, JsonRpcRequest, JsonRpcResponse, RpcTransport } from "./transport.ts";
 
@@ -12,6 +13,8 @@ export interface GatewayOptions {
   cacheTtlMs: number;
   cacheMaxBytes: number;
   finalityDepth: number;
+  /** Which methods pass (default: SPEC §6's deny list and the eth_/net_/web3_ namespaces). */
+  policy?: MethodPolicy;
   now?: () => number;
 }
 
@@ -53,6 +56,7 @@ export interface GatewayStats {
 export class EthGateway {
   readonly transport: RpcTransport;
   readonly cache: ResponseCache;
+  readonly policy: MethodPolicy;
   #ttlMs: number;
   #depth: bigint;
   #now: () => number;
@@ -70,6 +74,7 @@ export class EthGateway {
   constructor(opts: GatewayOptions) {
     this.transport = opts.transport;
     this.cache = new ResponseCache(opts.cacheMaxBytes);
+    this.policy = opts.policy ?? new MethodPolicy({ deny: DEFAULT_METHODS_DENY.split(",") });
     this.#ttlMs = opts.cacheTtlMs;
     this.#depth = BigInt(opts.finalityDepth);
     this.#now = opts.now ?? Date.now;
@@ -99,8 +104,8 @@ export class EthGateway {
 
   /** The -32601 error when the method policy refuses `method`, else null. */
   refusal(method: string): JsonRpcError | null {
-    if (methodAllowed(method)) return null;
-    return { code: METHOD_NOT_FOUND, message: `method ${method} is not available through this gateway (only eth_*, net_*, web3_*)` };
+    const why = this.policy.refusal(method);
+    return why === null ? null : { code: METHOD_NOT_FOUND, message: why };
   }
 
   /** Throws the policy's refusal as an RpcFault (calls that do not go through handle(), e.g. eth_subscribe). */

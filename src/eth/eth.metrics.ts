@@ -41,6 +41,12 @@ export function methodLabel(method: string): string {
 export class UpstreamMetrics {
   #counts = new Map<string, { labels: Record<string, string>; value: number }>();
   #latency = new Map<string, Histogram>();
+  #capped = new Map<string, number>();
+
+  /** A call not sent to `upstream` because it was at its PEXD_ETH_UPSTREAM_RATE cap. */
+  capped(upstream: string): void {
+    this.#capped.set(upstream, (this.#capped.get(upstream) ?? 0) + 1);
+  }
 
   record(upstream: string, method: string, outcome: UpstreamOutcome, seconds: number): void {
     const m = methodLabel(method);
@@ -69,6 +75,12 @@ export class UpstreamMetrics {
         help: "Calls sent to an Ethereum upstream, by upstream, method and outcome.",
         type: "counter",
         samples: [...this.#counts.values()].map((c) => ({ labels: c.labels, value: c.value })),
+      },
+      {
+        name: "pexd_eth_upstream_capped_total",
+        help: "Calls not sent to an upstream because it was at its call cap (PEXD_ETH_UPSTREAM_RATE), by upstream.",
+        type: "counter",
+        samples: [...this.#capped].map(([upstream, value]) => ({ labels: { upstream }, value })),
       },
       {
         name: "pexd_eth_upstream_request_duration_seconds",

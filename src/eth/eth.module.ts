@@ -9,19 +9,29 @@ import type { PexdModule } from "../module.ts";
 import type { EthCore } from "./eth.core.ts";
 import { registerEthRestRoutes, registerJsonRpcRoute } from "./eth.routes.ts";
 import { JsonRpcDispatcher } from "./jsonrpc.dispatcher.ts";
+import { errorResponse, INVALID_REQUEST } from "./jsonrpc.ts";
 import { UpstreamError } from "./transport.ts";
 import { ClientWsStats, registerClientWebSockets } from "./ws/client.ws.ts";
 
 /** A readiness probe is skipped when the upstream answered this recently (no polling of paid upstreams). */
 const READY_FRESH_MS = 10_000;
 
+const CORS = { "access-control-allow-origin": "*" };
 const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "counter", samples: [{ value }] });
 const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "gauge", samples: [{ value }] });
 
-export function ethModule(core: EthCore, deps: { upgrade: UpgradeWebSocket; wallNow?: () => number }): PexdModule {
+export interface EthModuleDeps {
+  upgrade: UpgradeWebSocket;
+  /** Config.eth's client-facing limits. */
+  limits: { maxBodyBytes: number; maxBatch: number };
+  wallNow?: () => number;
+}
+
+export function ethModule(core: EthCore, deps: EthModuleDeps): PexdModule {
   const { gateway, http, ws, hub, tracker } = core;
   const wallNow = deps.wallNow ?? Date.now;
-  const dispatcher = new JsonRpcDispatcher(gateway);
+  const { maxBodyBytes, maxBatch } = deps.limits;
+  const dispatcher = new JsonRpcDispatcher(gateway, { maxBatch });
   const clients = new ClientWsStats();
   const checks: ReadinessCheck[] = http.upstreams.map((label) => ({
     name: `eth_upstream ${label}`,
@@ -39,9 +49,20 @@ export function ethModule(core: EthCore, deps: { upgrade: UpgradeWebSocket; wall
   return {
     name: "eth",
     checks,
-    register(app) {
+    // A JSON-RPC body may be large (contract deployments, blob transactions, viem's batches): its own
+    // limit, answered in JSON-RPC; and each call is charged to the rate limit, not the request.
+    bodyLimits: [
+      {
+        path: "/eth",
+        maxBytes: maxBodyBytes,
+        onTooLarge: (c) =>
+          c.json(errorResponse(null, INVALID_REQUEST, `request body over ${maxBodyBytes} bytes (PEXD_ETH_MAX_BODY_BYTES)`), 413, CORS),
+      },
+    ],
+    unmetered: ["/eth", "/socket2socket"],
+    register(app, ctx) {
       registerEthRestRoutes(app, gateway);
-      registerJsonRpcRoute(app, dispatcher, http);
+      registerJsonRpcRoute(app, dispatcher, http, { limiter: ctx.limiter, maxBodyBytes, maxBatch });
       registerEthRestRoutes(app, gateway, { prefix: "/ws", transport: ws, tag: "ethereum (upstream WebSocket)" });
       registerClientWebSockets(app, {
         dispatcher,
@@ -50,6 +71,9 @@ export function ethModule(core: EthCore, deps: { upgrade: UpgradeWebSocket; wall
         ...(hub ? { hub } : {}),
         upgrade: deps.upgrade,
         stats: clients,
+        clients: ctx.clients,
+        limiter: ctx.limiter,
+        limits: { maxMessageBytes: maxBodyBytes, maxConnectionsPerIp: ctx.config.limits.wsConnectionsPerIp },
       });
     },
     metrics: () => {

@@ -8,6 +8,52 @@ export function methodAllowed(method: string): boolean {
   return ALLOWED.test(method);
 }
 
+const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[^A-Za-z0-9_*]/g, "").replaceAll("*", ".*")}$`);
+
+/** Methods by which the node would sign with keys of its own (an unlocked account). */
+const NODE_SIGNING = /^(?:eth_sendTransaction|eth_sign|eth_signTransaction|eth_signTypedData.*)$/;
+
+/**
+ * Which methods reach the upstream (SPEC §6): the deny list (PEXD_ETH_METHODS_DENY, by default the
+ * methods that make the node sign with its own keys) always wins; then, when PEXD_ETH_METHODS_ALLOW
+ * is set, only its methods pass; otherwise the eth_, net_ and web3_ namespaces do.
+ */
+export class MethodPolicy {
+  readonly #deny: { text: string; re: RegExp }[];
+  readonly #allow: RegExp[] | null;
+  /** Decisions by method name: a small closed set in practice, bounded anyway. */
+  readonly #memo = new Map<string, string | null>();
+
+  constructor(opts: { deny: readonly string[]; allow?: readonly string[] | undefined }) {
+    this.#deny = opts.deny.map((text) => ({ text, re: glob(text) }));
+    this.#allow = opts.allow ? opts.allow.map(glob) : null;
+  }
+
+  /** Why `method` is refused (the message of its -32601), or null when it passes. */
+  refusal(method: string): string | null {
+    let r = this.#memo.get(method);
+    if (r === undefined) {
+      r = this.#decide(method);
+      if (this.#memo.size < 4096) this.#memo.set(method, r);
+    }
+    return r;
+  }
+
+  #decide(method: string): string | null {
+    const denied = this.#deny.find((d) => d.re.test(method));
+    if (denied) {
+      const why = NODE_SIGNING.test(method)
+        ? ": it would make the node sign with keys of its own; sign on the client and send eth_sendRawTransaction"
+        : "";
+      return `method ${method} is refused by this gateway (PEXD_ETH_METHODS_DENY: ${denied.text})${why}`;
+    }
+    if (this.#allow) {
+      return this.#allow.some((re) => re.test(method)) ? null : `method ${method} is not in this gateway's PEXD_ETH_METHODS_ALLOW`;
+    }
+    return methodAllowed(method) ? null : `method ${method} is not available through this gateway (only eth_*, net_*, web3_*)`;
+  }
+}
+
 /**
  * forever: chain constants and pure functions. head: true until the head moves (TTL, dropped on a
  * new head). block: true forever once its block is final, else like head. hash: addressed by a block

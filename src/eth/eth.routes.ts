@@ -15,7 +15,9 @@ import {
   TxByBlockAndIndexBodySchema,
 } from "./eth.schemas.ts";
 import { cacheKey } from "./eth.policy.ts";
+import type { RequestLimiter } from "../limits/request-limiter.ts";
 import type { JsonRpcDispatcher, RpcSession } from "./jsonrpc.dispatcher.ts";
+import { parseMessage } from "./jsonrpc.ts";
 import { UpstreamError, type RpcTransport } from "./transport.ts";
 
 type App = OpenAPIHono<AppEnv>;
@@ -48,9 +50,15 @@ export function notConfigured(): AppError {
   );
 }
 
-/** Transport failure → the SPEC error body: 502 upstream_error, 504 upstream_timeout, 503 not configured. */
+/** Transport failure → the SPEC error body: 502 upstream_error, 504 upstream_timeout, 503 not configured, 429 capped. */
 export function upstreamAppError(e: UpstreamError): AppError {
   if (e.kind === "upstream_not_configured") return notConfigured();
+  if (e.kind === "upstream_rate_limited") {
+    const s = Math.max(1, Math.ceil(e.retryAfterMs / 1000));
+    return new AppError(429, "upstream_rate_limited", "every upstream is at its call cap", e.message, `retry after ${s} s`, {
+      "Retry-After": String(s),
+    });
+  }
   if (e.kind === "upstream_timeout")
     return new AppError(
       504,
@@ -63,6 +71,9 @@ export function upstreamAppError(e: UpstreamError): AppError {
 }
 
 const gatewayErrors = {
+  429: errorDoc(
+    "Over the client's rate limit (`rate_limited`, PEXD_RATE_LIMIT) or every upstream at its call cap (`upstream_rate_limited`, PEXD_ETH_UPSTREAM_RATE); with Retry-After",
+  ),
   502: errorDoc("Every upstream failed (`upstream_error`)"),
   503: errorDoc("No upstream configured (`upstream_not_configured`)"),
   504: errorDoc("The upstream timed out (`upstream_timeout`)"),
@@ -173,8 +184,14 @@ export function registerEthRestRoutes(app: App, gateway: EthGateway, opts: RestR
 }
 
 /** POST `path` (default /eth): JSON-RPC 2.0, single or batch, through the dispatcher. */
-export function registerJsonRpcRoute(app: App, dispatcher: JsonRpcDispatcher, transport: RpcTransport, opts: { path?: string } = {}): void {
+export function registerJsonRpcRoute(
+  app: App,
+  dispatcher: JsonRpcDispatcher,
+  transport: RpcTransport,
+  opts: { path?: string; limiter?: RequestLimiter | undefined; maxBodyBytes: number; maxBatch: number },
+): void {
   const path = opts.path ?? "/eth";
+  const { limiter } = opts;
   const session: RpcSession = { transport };
   allowPreflight(app, path);
   app.openAPIRegistry.register("JsonRpcBody", JsonRpcBodySchema);
@@ -184,7 +201,7 @@ export function registerJsonRpcRoute(app: App, dispatcher: JsonRpcDispatcher, tr
       path,
       tags: ["ethereum"],
       summary: "JSON-RPC 2.0 (single or batch)",
-      description: `Usable as the RPC URL of any Ethereum client library. Batches of up to ${dispatcher.maxBatch} requests; order and ids preserved; notifications (no id) get no answer (204 if nothing is left). Only eth_*, net_*, web3_* pass (-32601 otherwise). Transport failures answer -32603 with data.code upstream_error|upstream_timeout (HTTP 502/504 when every answer failed so).`,
+      description: `Usable as the RPC URL of any Ethereum client library. Bodies up to ${opts.maxBodyBytes} bytes (PEXD_ETH_MAX_BODY_BYTES; larger: 413 with a -32600 answer); batches of up to ${opts.maxBatch} calls (PEXD_ETH_MAX_BATCH); order and ids preserved; notifications (no id) get no answer (204 if nothing is left). Method policy: PEXD_ETH_METHODS_DENY (by default the methods that make the node sign with its own keys) and PEXD_ETH_METHODS_ALLOW, else eth_*, net_*, web3_* (-32601 otherwise). With PEXD_RATE_LIMIT each call counts; a call over the limit answers -32005 with data.retry_after_ms (HTTP 429 and Retry-After when every call was refused). Transport failures answer -32603 with data.code upstream_error|upstream_timeout (HTTP 502/504 when every answer failed so).`,
       middleware: [requireJson] as const,
       // A reference, not the zod schema: the route validates each message itself (malformed JSON is
       // -32700 and a bad message -32600, not a 400) and skips a second parse by the validator.
@@ -201,8 +218,29 @@ export function registerJsonRpcRoute(app: App, dispatcher: JsonRpcDispatcher, tr
     }),
     async (c) => {
       if (transport.upstreams.length === 0) throw notConfigured();
-      const reply = await dispatcher.dispatchText(await c.req.text(), session);
+      const parsed = parseMessage(await c.req.text());
+      // Each call of a batch counts against the client's rate limit (SPEC §6).
+      const allowance = limiter
+        ? await limiter.allowance(await limiter.client(c), parsed.ok ? dispatcher.calls(parsed.value) : 1, "rpc")
+        : undefined;
+      const reply = parsed.ok
+        ? await dispatcher.dispatch(parsed.value, session, allowance)
+        : allowance && allowance.granted < 1
+          ? {
+              text: JSON.stringify(allowance.refused.toResponse(null)),
+              cache: "MISS" as const,
+              limitedMs: (allowance.refused.data as { retry_after_ms: number }).retry_after_ms,
+            }
+          : { text: JSON.stringify(parsed.response), cache: "MISS" as const };
       if (reply.text === null) return c.body(null, 204, CORS_HEADERS) as never;
+      // Every answer refused by the limit: 429 and Retry-After too, so HTTP clients back off.
+      if (reply.limitedMs !== undefined) {
+        await limiter?.tarpit(reply.limitedMs);
+        return c.body(reply.text, 429, {
+          ...RESPONSE_HEADERS,
+          "Retry-After": String(Math.max(1, Math.ceil(reply.limitedMs / 1000))),
+        }) as never;
+      }
       // Every answer a transport failure: say so in the status too (SPEC: 502, 504 on timeout).
       const status = reply.failed === "upstream_timeout" ? 504 : reply.failed ? 502 : 200;
       return c.body(reply.text, status, { ...RESPONSE_HEADERS, "x-cache": reply.cache }) as never;

@@ -5,6 +5,7 @@ import ky, { TimeoutError, type KyInstance } from "ky";
 import type { Upstream } from "../config.ts";
 import { isWrite } from "./eth.policy.ts";
 import type { UpstreamMetrics, UpstreamOutcome } from "./eth.metrics.ts";
+import { TokenBuckets, type RateRule } from "../limits/rate.ts";
 import { UpstreamError, type JsonRpcResponse, type RpcTransport } from "./transport.ts";
 
 export type FetchLike = (input: Request | string | URL, init?: RequestInit) => Promise<Response>;
@@ -18,6 +19,8 @@ export interface HttpTransportOptions {
   backoffMs?: number;
   fetch?: FetchLike;
   metrics?: UpstreamMetrics;
+  /** Calls per upstream at most (PEXD_ETH_UPSTREAM_RATE): a capped upstream is skipped like a down one. */
+  rate?: RateRule | undefined;
   now?: () => number;
 }
 
@@ -50,6 +53,7 @@ export class HttpTransport implements RpcTransport {
   #backoffMs: number;
   #metrics: UpstreamMetrics | undefined;
   #now: () => number;
+  #caps: TokenBuckets | null;
   #id = 0;
 
   constructor(opts: HttpTransportOptions) {
@@ -70,6 +74,7 @@ export class HttpTransport implements RpcTransport {
     this.#backoffMs = opts.backoffMs ?? 100;
     this.#metrics = opts.metrics;
     this.#now = opts.now ?? Date.now;
+    this.#caps = opts.rate ? new TokenBuckets(opts.rate, { now: this.#now }) : null;
     // Retries and failover are decided here (across upstreams), so ky itself never retries.
     this.#client = ky.create({ timeout: opts.timeoutMs, retry: 0, throwHttpErrors: false, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
   }
@@ -93,7 +98,18 @@ export class HttpTransport implements RpcTransport {
     for (let round = 0; round < rounds; round++) {
       if (round > 0) await sleep(Math.random() * this.#backoffMs * 2 ** round, opts.signal);
       let allTimedOut = true;
+      let capped = 0;
+      let waitMs = Number.POSITIVE_INFINITY;
       for (const s of this.#order()) {
+        if (this.#caps) {
+          const g = this.#caps.take(s.upstream.label, 1);
+          if (g.granted === 0) {
+            capped++;
+            waitMs = Math.min(waitMs, g.retryAfterMs);
+            this.#metrics?.capped(s.upstream.label);
+            continue;
+          }
+        }
         try {
           return await this.#attempt(s, method, body, opts.signal);
         } catch (e) {
@@ -104,6 +120,14 @@ export class HttpTransport implements RpcTransport {
           // no duplicate side effects); only a refused connection is safe to move on from.
           if (write && !refused(e.cause)) throw e;
         }
+      }
+      // Every upstream at its call cap: say when one may be called again instead of retrying.
+      if (capped === this.#states.length) {
+        throw new UpstreamError(
+          "upstream_rate_limited",
+          `every upstream is at its call cap (PEXD_ETH_UPSTREAM_RATE: ${this.#caps!.rule.text})`,
+          waitMs,
+        );
       }
       // Timeouts already cost the caller the full timeout per upstream: do not add rounds on top.
       if (allTimedOut) break;

@@ -28,12 +28,24 @@ export interface Reply {
   cache: CacheStatus;
   /** Set when every answered call failed in transport: upstream_timeout if all timed out, else upstream_error. */
   failed?: "upstream_error" | "upstream_timeout";
+  /** Set when every answered call was refused by a rate limit (the client's or the upstreams' cap): the shortest wait, in ms. */
+  limitedMs?: number;
+}
+
+/** How many calls of a body the client's rate limit lets through, and the answer for the rest. */
+export interface Allowance {
+  granted: number;
+  /** The -32005 each call beyond `granted` gets. */
+  refused: RpcFault;
 }
 
 interface Item {
   text: string | null;
   cache: CacheStatus;
   failed?: UpstreamError["kind"];
+  /** Refused by a rate limit (the client's, or every upstream's call cap). */
+  limited?: boolean;
+  retryAfterMs?: number;
 }
 
 const SUBSCRIPTION_METHODS = new Set(["eth_subscribe", "eth_unsubscribe"]);
@@ -62,32 +74,33 @@ export class JsonRpcDispatcher {
     return this.dispatch(parsed.value, session);
   }
 
-  /** Number of calls a decoded body holds (a batch counts each element). */
-  static calls(body: unknown): number {
-    return Array.isArray(body) ? body.length : 1;
+  /** What a decoded body costs against a rate limit: one per call; a batch refused whole costs one. */
+  calls(body: unknown): number {
+    return Array.isArray(body) && body.length > 1 && body.length <= this.maxBatch ? body.length : 1;
   }
 
-  async dispatch(body: unknown, session: RpcSession): Promise<Reply> {
+  /**
+   * Answers a decoded body. With an allowance, calls beyond `granted` (in batch order) are answered
+   * with its -32005 and never reach the upstream.
+   */
+  async dispatch(body: unknown, session: RpcSession, allowance?: Allowance): Promise<Reply> {
     if (body === null || typeof body !== "object") return refusal("invalid request: not an object or array");
-    if (!Array.isArray(body)) {
-      const item = await this.#one(body, session);
-      return { text: item.text, cache: item.cache, ...(item.text !== null && item.failed ? { failed: worst([item]) } : {}) };
-    }
+    if (!Array.isArray(body)) return summarize([await this.#one(body, session, allowance, 0)], false);
     if (body.length === 0) return refusal("invalid request: empty batch");
     if (body.length > this.maxBatch) return refusal(`invalid request: batch of ${body.length} exceeds the limit of ${this.maxBatch}`);
-    const items = await Promise.all(body.map((m) => this.#one(m, session)));
-    const answered = items.filter((i) => i.text !== null);
-    if (answered.length === 0) return { text: null, cache: batchStatus(items) };
-    const failed = answered.every((i) => i.failed) ? worst(answered) : undefined;
-    return { text: `[${answered.map((i) => i.text).join(",")}]`, cache: batchStatus(items), ...(failed ? { failed } : {}) };
+    return summarize(await Promise.all(body.map((m, i) => this.#one(m, session, allowance, i))), true);
   }
 
-  async #one(msg: unknown, session: RpcSession): Promise<Item> {
+  async #one(msg: unknown, session: RpcSession, allowance: Allowance | undefined, index: number): Promise<Item> {
     const checked = checkRequest(msg);
     if (!checked.ok) return { text: JSON.stringify(checked.response), cache: "MISS" };
     const req: JsonRpcRequest = checked.request;
     const id = req.id ?? null;
     const keep = (text: string) => (checked.hasId ? text : null);
+    if (allowance && index >= allowance.granted) {
+      const retryAfterMs = (allowance.refused.data as { retry_after_ms: number }).retry_after_ms;
+      return { text: keep(JSON.stringify(allowance.refused.toResponse(id))), cache: "MISS", limited: true, retryAfterMs };
+    }
     try {
       if (SUBSCRIPTION_METHODS.has(req.method)) {
         const result = await this.#subscription(req, session);
@@ -98,7 +111,9 @@ export class JsonRpcDispatcher {
     } catch (e) {
       if (e instanceof RpcFault) return { text: keep(JSON.stringify(e.toResponse(id))), cache: "MISS" };
       if (e instanceof UpstreamError) {
-        return { text: keep(JSON.stringify(RpcFault.upstream(e).toResponse(id))), cache: "MISS", failed: e.kind };
+        const text = keep(JSON.stringify(RpcFault.upstream(e).toResponse(id)));
+        if (e.kind === "upstream_rate_limited") return { text, cache: "MISS", limited: true, retryAfterMs: e.retryAfterMs };
+        return { text, cache: "MISS", failed: e.kind };
       }
       throw e;
     }
@@ -116,6 +131,16 @@ export class JsonRpcDispatcher {
     }
     return typeof params[0] === "string" ? subs.unsubscribe(params[0]) : Promise.resolve(false);
   }
+}
+
+function summarize(items: Item[], batch: boolean): Reply {
+  const answered = items.filter((i) => i.text !== null);
+  const cache = batchStatus(items);
+  if (answered.length === 0) return { text: null, cache };
+  const failed = answered.every((i) => i.failed) ? worst(answered) : undefined;
+  const limited = answered.every((i) => i.limited) ? Math.min(...answered.map((i) => i.retryAfterMs ?? 1000)) : undefined;
+  const text = batch ? `[${answered.map((i) => i.text).join(",")}]` : answered[0]!.text;
+  return { text, cache, ...(failed ? { failed } : {}), ...(limited !== undefined ? { limitedMs: limited } : {}) };
 }
 
 function refusal(message: string): Reply {

@@ -7,6 +7,8 @@ export const INVALID_REQUEST = -32600;
 export const METHOD_NOT_FOUND = -32601;
 export const INVALID_PARAMS = -32602;
 export const INTERNAL_ERROR = -32603;
+/** EIP-1474's "limit exceeded": rate limits and caps. */
+export const LIMIT_EXCEEDED = -32005;
 
 /** Largest batch accepted by default (larger batches get one -32600 answer). */
 export const MAX_BATCH = 100;
@@ -36,8 +38,10 @@ export class RpcFault extends Error {
     return new RpcFault(e.code, e.message, e.data);
   }
 
-  /** A transport failure as SPEC §3 says: -32603 with data.code upstream_error|upstream_timeout|…. */
+  /** A transport failure as SPEC §3 says: -32603 with data.code upstream_error|upstream_timeout|…; a capped upstream -32005. */
   static upstream(e: UpstreamError): RpcFault {
+    if (e.kind === "upstream_rate_limited")
+      return new RpcFault(LIMIT_EXCEEDED, e.message, { code: e.kind, retry_after_ms: Math.max(1, e.retryAfterMs) });
     return new RpcFault(INTERNAL_ERROR, e.message, { code: e.kind });
   }
 }

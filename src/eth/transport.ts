@@ -23,12 +23,19 @@ export interface JsonRpcResponse {
   error?: JsonRpcError;
 }
 
-/** A transport failure (not a JSON-RPC error answer): maps to 502/504 or -32603. */
+export type UpstreamErrorKind = "upstream_error" | "upstream_timeout" | "upstream_not_configured" | "upstream_rate_limited";
+
+/**
+ * A transport failure (not a JSON-RPC error answer): maps to 502/504 or -32603; upstream_rate_limited
+ * (every upstream at its PEXD_ETH_UPSTREAM_RATE cap) maps to 429 or -32005 with a retry delay.
+ */
 export class UpstreamError extends Error {
   override name = "UpstreamError" as const;
   constructor(
-    readonly kind: "upstream_error" | "upstream_timeout" | "upstream_not_configured",
+    readonly kind: UpstreamErrorKind,
     message: string,
+    /** For upstream_rate_limited: when a call may go again. */
+    readonly retryAfterMs = 0,
   ) {
     super(message);
   }

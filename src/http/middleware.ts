@@ -2,8 +2,8 @@
 // auth for mutating routes, no-store, and the JSON access log.
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import { timingSafeEqual } from "hono/utils/buffer";
 import { AppError, UnauthorizedError } from "../errors.ts";
+import { bearerToken, isApiToken } from "../limits/request-limiter.ts";
 import type { Logger } from "../log.ts";
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -25,15 +25,25 @@ export const requireJson: MiddlewareHandler = async (c, next) => {
   await next();
 };
 
-/** Mutating routes: `Cache-Control: no-store`, and the bearer token when one is configured. */
-export function mutating(token: string | undefined): MiddlewareHandler {
-  const expected = token ? `Bearer ${token}` : undefined;
+/**
+ * Mutating routes: never on HEAD (SPEC §6: HEAD changes nothing; 405 with the route's Allow),
+ * `Cache-Control: no-store`, and the bearer token (scheme in any case) when one is configured.
+ */
+export function mutating(token: string | undefined, allowed: (path: string) => string[]): MiddlewareHandler {
   return async (c, next) => {
-    c.header("Cache-Control", "no-store");
-    if (expected !== undefined) {
-      const got = c.req.header("authorization") ?? "";
-      if (!(await timingSafeEqual(expected, got))) throw new UnauthorizedError();
+    if (c.req.method === "HEAD") {
+      const methods = allowed(c.req.path);
+      throw new AppError(
+        405,
+        "method_not_allowed",
+        `HEAD ${c.req.path} is not allowed: this route changes state`,
+        `allowed: ${methods.join(", ")}`,
+        null,
+        { Allow: methods.join(", ") },
+      );
     }
+    c.header("Cache-Control", "no-store");
+    if (token !== undefined && !(await isApiToken(bearerToken(c.req.header("authorization")), token))) throw new UnauthorizedError();
     await next();
   };
 }
@@ -59,15 +69,33 @@ export function requestIds(): () => string {
 /** Told of every answered request (the HTTP metrics): method, route pattern, status, seconds. */
 export type RequestObserver = (method: string, route: string, status: number, seconds: number) => void;
 
+export interface EdgeOptions {
+  log: Logger;
+  /** Milliseconds, fractional where the runtime can. */
+  now: () => number;
+  /** The body limit of a path (a route's own, else 64 KiB), applied only when there is a body. */
+  limitBody: (path: string) => MiddlewareHandler;
+  /** Renders an error thrown by the edge itself (body limit, admission) as the app's onError would. */
+  renderError: (err: Error, c: Context) => Response | Promise<Response>;
+  /** Told of every answered request (the HTTP request metrics). */
+  observe?: RequestObserver | undefined;
+  /** Charges the client for one request (rejects with the 429); absent when no rate limit is set. */
+  admit?: ((c: Context) => void | Promise<void>) | undefined;
+  /** Paths not charged here: health checks, and routes that charge per JSON-RPC call themselves. */
+  unmetered?: ReadonlySet<string>;
+}
+
 /**
  * The per-request edge, in one middleware frame (each frame of Hono's compose costs a closure and
  * an await; four separate middlewares were ~15% of a small route): the request id (the client's
- * `x-request-id` when it is safe to echo, else a new one from requestIds()), the body limit (only when there is a body),
- * and one access line per request. The line is built by hand (the id is restricted to
- * [A-Za-z0-9_=-]): JSON.stringify of an object plus toISOString per request cost ~30% of the
- * throughput of a small route.
+ * `x-request-id` when it is safe to echo, else a new one from requestIds()), the rate limit, the
+ * body limit (only when there is a body), and one access line per request. The line is built by
+ * hand (the id is restricted to [A-Za-z0-9_=-]): JSON.stringify of an object plus toISOString per
+ * request cost ~30% of the throughput of a small route.
  */
-export function requestEdge(log: Logger, now: () => number, limitBody: MiddlewareHandler, observe?: RequestObserver): MiddlewareHandler {
+export function requestEdge(o: EdgeOptions): MiddlewareHandler {
+  const { log, now, observe, admit, limitBody, renderError } = o;
+  const unmetered = o.unmetered ?? new Set<string>();
   // Methods and route patterns are a small closed set: quote each once, not per request.
   const quoted = new Map<string, string>();
   const q = (s: string) => {
@@ -85,7 +113,24 @@ export function requestEdge(log: Logger, now: () => number, limitBody: Middlewar
     if (id === null || !REQUEST_ID_OK.test(id)) id = newId();
     c.set("requestId", id);
     c.header("x-request-id", id);
-    const inner = raw.body === null ? next : () => limitBody(c, next) as Promise<void>;
+    const inner = async (): Promise<void> => {
+      try {
+        if (admit && !unmetered.has(c.req.path)) {
+          const waiting = admit(c);
+          if (waiting) await waiting;
+        }
+        if (raw.body === null) await next();
+        else {
+          // A route's own limit may answer with a Response (JSON-RPC routes) instead of throwing.
+          const refused = await limitBody(c.req.path)(c, next);
+          if (refused instanceof Response) c.res = refused;
+        }
+      } catch (e) {
+        // Thrown here (not by a route, whose errors Hono renders below): answered now so the
+        // metrics and the access line see the status actually sent.
+        c.res = await renderError(e instanceof Error ? e : new Error(String(e)), c);
+      }
+    };
     const logging = log.enabled("info");
     if (!logging && !observe) return inner();
     const start = now();

@@ -7,7 +7,7 @@ import type { PexdModule } from "../module.ts";
 import type { RelayStore } from "../storage/relay.port.ts";
 import type { BlockWatcher } from "./block.watcher.ts";
 import { registerRelayRoutes } from "./relay.routes.ts";
-import type { RelaySender } from "./relay.sender.ts";
+import { SEND_OUTCOMES, type RelaySender } from "./relay.sender.ts";
 import type { RelayServer } from "./relay.server.ts";
 import type { TcpListener } from "./tcp.port.ts";
 
@@ -42,6 +42,15 @@ export function relayServerModule(d: RelayServerModuleDeps): PexdModule {
           samples: [{ value: server?.connected ?? 0 }],
         },
         {
+          name: "pexd_relay_connections_refused_total",
+          help: "Connections the relay server answered busy (at a connection limit), or closed to make room (idle), by reason.",
+          type: "counter",
+          samples: [
+            { labels: { reason: "busy" }, value: c?.refused ?? 0 },
+            { labels: { reason: "evicted_idle" }, value: c?.evicted ?? 0 },
+          ],
+        },
+        {
           name: "pexd_relay_blocks",
           help: "Blocks stored by the relay server.",
           type: "gauge",
@@ -64,12 +73,17 @@ export function relayWatcherModule(d: { watcher: BlockWatcher; senders: RelaySen
     metrics: (): MetricFamily[] => [
       {
         name: "pexd_relay_sent_total",
-        help: "Block documents sent by the watcher, by target and outcome (error: one failed attempt, retried).",
+        help: "Send attempts of the watcher, by target and outcome: ok (answered stored or duplicate: delivered); busy, rejected (answers), unacknowledged (no answer), error (no connection) are retried.",
         type: "counter",
-        samples: senders.flatMap((s) => [
-          { labels: { target: s.label, outcome: "ok" }, value: s.counters.sent },
-          { labels: { target: s.label, outcome: "error" }, value: s.counters.failed },
-        ]),
+        samples: senders.flatMap((s) =>
+          SEND_OUTCOMES.map((outcome) => ({ labels: { target: s.label, outcome }, value: s.counters[outcome] })),
+        ),
+      },
+      {
+        name: "pexd_relay_retries_total",
+        help: "Send attempts that will be retried (every outcome but ok), by target.",
+        type: "counter",
+        samples: senders.map((s) => ({ labels: { target: s.label }, value: s.counters.retries })),
       },
       {
         name: "pexd_relay_queue_depth",

@@ -53,7 +53,10 @@ export function registerRelayRoutes(app: OpenAPIHono<AppEnv>, store: RelayStore)
       summary: "The stored HTML document of one block (the first copy received)",
       request: { params: BlockParam },
       responses: {
-        200: { description: "The document as received", content: { "text/html": { schema: { type: "string" } } } },
+        200: {
+          description: "The document as received, with `Content-Security-Policy: sandbox` and `X-Content-Type-Options: nosniff`",
+          content: { "text/html": { schema: { type: "string" } } },
+        },
         400: errorResponse("`number` is not a decimal block number (`invalid_request`)"),
         404: errorResponse("No document stored for that block (`block_not_found`)"),
         405: methodNotAllowed,
@@ -63,7 +66,13 @@ export function registerRelayRoutes(app: OpenAPIHono<AppEnv>, store: RelayStore)
       const { number } = c.req.valid("param");
       const doc = await store.document(Number(number));
       if (!doc) throw new NotFoundError(`no document stored for block ${number}`, null, "block_not_found");
-      return c.body(doc as Uint8Array<ArrayBuffer>, 200, { "Content-Type": "text/html; charset=utf-8" });
+      // A stored document is whatever a sender sent: served sandboxed (no script, no same-origin
+      // access to this API) and never sniffed into another type (SPEC §6).
+      return c.body(doc as Uint8Array<ArrayBuffer>, 200, {
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": "sandbox",
+        "X-Content-Type-Options": "nosniff",
+      });
     },
   );
 }

@@ -1,8 +1,29 @@
-// One relay target: a FIFO of framed block documents, each sent over a new TCP connection in order,
-// retried with backoff while the target is down; beyond its bound the oldest is dropped (logged, counted).
+// One relay target: a FIFO of framed block documents, each sent over a new TCP connection in order.
+// A document is delivered only when the server answers `stored` or `duplicate` (SPEC §6); `busy`,
+// `rejected`, no answer, or no connection are retried with backoff while the queue holds it; beyond
+// its bound the oldest is dropped (logged, counted).
 import type { Logger } from "../log.ts";
+import { NetstringDecoder } from "./netstring.ts";
 import { sleep } from "./sleep.ts";
 import type { TcpTransport } from "./tcp.port.ts";
+
+/** How one attempt ended: delivered (`ok`), or why it will be tried again. */
+export type SendOutcome = "ok" | "busy" | "rejected" | "unacknowledged" | "error";
+export const SEND_OUTCOMES: readonly SendOutcome[] = ["ok", "busy", "rejected", "unacknowledged", "error"];
+
+/** The server's answer, from the bytes read: the first netstring, or null if it is not complete. */
+function answerOf(bytes: Uint8Array): string | null {
+  if (bytes.length === 0) return null;
+  let first: Uint8Array | null = null;
+  try {
+    new NetstringDecoder(64).push(bytes, (p) => {
+      first ??= p;
+    });
+  } catch {
+    return "malformed";
+  }
+  return first === null ? null : new TextDecoder().decode(first);
+}
 
 export interface SenderOptions {
   /** Documents kept per target while it is down; the oldest is dropped (logged, counted) beyond it. */
@@ -29,7 +50,16 @@ export class RelaySender {
   #running = false;
   #abort = new AbortController();
   #idle: Promise<void> = Promise.resolve();
-  readonly counters = { sent: 0, failed: 0, dropped: 0 };
+  /** Attempts by outcome (`ok` is a delivered document), retries, and documents dropped at the bound. */
+  readonly counters: Record<SendOutcome, number> & { retries: number; dropped: number } = {
+    ok: 0,
+    busy: 0,
+    rejected: 0,
+    unacknowledged: 0,
+    error: 0,
+    retries: 0,
+    dropped: 0,
+  };
 
   constructor(target: { host: string; port: number }, tcp: TcpTransport, log: Logger, opts: SenderOptions = {}) {
     this.#host = target.host;
@@ -66,33 +96,54 @@ export class RelaySender {
     try {
       while (this.#queue.length && !signal.aborted) {
         const head = this.#queue[0]!;
-        try {
-          await this.#tcp.sendOnce(this.#host, this.#port, head.frame, this.#timeoutMs);
+        const [outcome, detail] = await this.#attempt(head.frame);
+        this.counters[outcome]++;
+        if (outcome === "ok") {
           if (this.#queue[0] === head) this.#queue.shift();
-          this.counters.sent++;
           if (down)
             this.#log.info("relay target back up", { target: this.label, block: head.block.toString(), queued: this.#queue.length });
           down = false;
           backoff = this.#minMs;
-        } catch (e) {
-          this.counters.failed++;
-          if (!down || backoff >= this.#maxMs) {
-            this.#log.warn("relay send failed; retrying with backoff", {
-              target: this.label,
-              block: head.block.toString(),
-              queued: this.#queue.length,
-              retry_ms: backoff,
-              error: e instanceof Error ? e.message : String(e),
-            });
-          }
-          down = true;
-          await sleep(backoff, signal);
-          backoff = Math.min(backoff * 2, this.#maxMs);
+          continue;
         }
+        this.counters.retries++;
+        if (!down || backoff >= this.#maxMs) {
+          this.#log.warn("relay send failed; retrying with backoff", {
+            target: this.label,
+            block: head.block.toString(),
+            outcome,
+            queued: this.#queue.length,
+            retry_ms: backoff,
+            error: detail,
+          });
+        }
+        down = true;
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, this.#maxMs);
       }
     } finally {
       this.#running = false;
     }
+  }
+
+  /** One connection: the frame out, the server's answer back. */
+  async #attempt(frame: Uint8Array): Promise<[SendOutcome, string]> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.#tcp.exchange(this.#host, this.#port, frame, {
+        timeoutMs: this.#timeoutMs,
+        complete: (b) => answerOf(b) !== null,
+      });
+    } catch (e) {
+      return ["error", e instanceof Error ? e.message : String(e)];
+    }
+    const answer = answerOf(bytes);
+    if (answer === "stored" || answer === "duplicate") return ["ok", answer];
+    if (answer === "busy" || answer === "rejected") return [answer, `the server answered ${answer}`];
+    return [
+      "unacknowledged",
+      answer === null ? "the connection closed without an answer" : `unexpected answer ${JSON.stringify(answer.slice(0, 32))}`,
+    ];
   }
 
   /** Stops retrying; documents still queued are logged as undelivered (never silently lost). */

@@ -40,7 +40,7 @@ describe("RelaySender", () => {
     for (let n = 1; n <= 5; n++) sender.enqueue(BigInt(n), doc(n));
     expect(sender.counters.dropped).toBe(2);
     expect(sender.depth).toBe(3);
-    await until("a failed attempt", () => sender.counters.failed >= 2);
+    await until("a failed attempt", () => sender.counters.retries >= 2);
     log.flush();
     expect(lines.filter((l) => l.msg === "relay queue full: oldest block dropped").map((l) => l.block)).toEqual(["1", "2"]);
     expect(lines.some((l) => l.msg === "relay send failed; retrying with backoff" && l.target === `127.0.0.1:${port}`)).toBe(true);
@@ -54,14 +54,14 @@ describe("RelaySender", () => {
     // Received in queue order: one new connection each, sent one after the other.
     log.flush();
     expect(lines.filter((l) => l.msg === "relay frame").map((l) => l.block)).toEqual([3, 4, 5]);
-    expect(sender.counters.sent).toBe(3);
+    expect(sender.counters.ok).toBe(3);
     await sender.stop();
   });
 
   test("stop() with documents still queued logs them as undelivered", async () => {
     const sender = new RelaySender({ host: "127.0.0.1", port: 1 }, bunTcp, log, { backoffMinMs: 10_000 });
     sender.enqueue(7n, doc(7));
-    await until("first failure", () => sender.counters.failed >= 1);
+    await until("first failure", () => sender.counters.retries >= 1);
     await sender.stop();
     log.flush();
     expect(lines.find((l) => l.msg === "relay stopped with undelivered blocks" && l.target === "127.0.0.1:1")).toMatchObject({

@@ -4,7 +4,12 @@
 export interface TcpConnection {
   readonly remoteAddress: string;
   readonly remotePort: number;
-  /** Closes the connection (the transport then calls the handler's close). */
+  /**
+   * Queues bytes for the peer, written as the socket drains. False (and dropped) when more than the
+   * transport's bound is already waiting: a peer that never reads cannot grow memory.
+   */
+  write(bytes: Uint8Array): boolean;
+  /** Closes the connection after what is queued (the transport then calls the handler's close). */
   close(): void;
   /** Stops reading (backpressure: TCP flow control then slows the sender). */
   pause(): void;
@@ -29,14 +34,22 @@ export interface TcpListenOptions {
 
 export interface TcpListener {
   readonly port: number;
+  /** Stops accepting; connections already open stay until the handler or the peer closes them. */
   stop(): void;
+}
+
+export interface ExchangeOptions {
+  timeoutMs: number;
+  /** Whether the bytes received so far hold the whole answer (then the connection is closed). */
+  complete(received: Uint8Array): boolean;
 }
 
 export interface TcpTransport {
   listen(opts: TcpListenOptions): Promise<TcpListener>;
   /**
-   * Opens a new connection, writes `bytes`, half-closes and waits until the peer closes or the
-   * data is flushed; rejects on a refused connection, a reset or after `timeoutMs`.
+   * Opens a new connection, writes `bytes` and reads the answer: resolves with what arrived once
+   * `complete` says so or the peer closed (possibly nothing); rejects on a refused connection, a
+   * reset before the bytes were written, or after `timeoutMs`.
    */
-  sendOnce(host: string, port: number, bytes: Uint8Array, timeoutMs: number): Promise<void>;
+  exchange(host: string, port: number, bytes: Uint8Array, opts: ExchangeOptions): Promise<Uint8Array>;
 }

@@ -8,7 +8,7 @@ import { memoryStores } from "../storage/memory/memory.stores.ts";
 import type { RuntimeAdapters } from "./runtime.port.ts";
 
 const noTcp = (): Promise<never> => Promise.reject(new Error("TCP is not available in this runtime"));
-const tcp: TcpTransport = { listen: noTcp, sendOnce: noTcp };
+const tcp: TcpTransport = { listen: noTcp, exchange: noTcp };
 
 const upgradeWebSocket = defineWebSocketHelper(() => {
   throw new AppError(501, "not_implemented", "WebSockets are not available in this runtime");
@@ -22,6 +22,8 @@ export function memoryRuntime(over: Partial<RuntimeAdapters> = {}): RuntimeAdapt
     tcp,
     clock: { now: () => performance.timeOrigin + performance.now(), wall: Date.now },
     assets: async () => null,
+    // app.request() has no peer: every request counts as one client ("unknown").
+    peerAddress: () => null,
     processProbe: {
       memory: () => ({ rss: 0, heapUsed: 0, heapTotal: 0 }),
       cpuSeconds: () => ({ user: 0, system: 0 }),

@@ -6,6 +6,7 @@ import type { UpgradeWebSocket } from "hono/ws";
 import type { FetchLike } from "../eth/http.transport.ts";
 import type { SocketFactory } from "../eth/ws/upstream.socket.ts";
 import type { AssetSource } from "../http/meta.routes.ts";
+import type { PeerAddress, RateLimitStore } from "../limits/request-limiter.ts";
 import type { ProcessProbe } from "../metrics/process.metrics.ts";
 import type { TcpTransport } from "../relay/tcp.port.ts";
 import type { Stores } from "../storage/ports.ts";
@@ -35,4 +36,8 @@ export interface RuntimeAdapters {
   processProbe: ProcessProbe;
   /** The fetch upstream HTTP calls use (default: the global one). */
   fetch?: FetchLike;
+  /** The address of the peer that sent a request (null where the runtime cannot tell). */
+  peerAddress: PeerAddress;
+  /** Where the rate-limit buckets live (default: memory, per process). */
+  rateLimitStore?: RateLimitStore;
 }

@@ -2,6 +2,7 @@
 // free port for tests and benches; stop() kills it by PID, restart() brings a fresh chain back on the same port.
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { privateKeyToAccount } from "viem/accounts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -194,4 +195,27 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
     rpc,
     output: () => cur.text(),
   };
+}
+
+/**
+ * A transaction signed on the client by anvil's first account at its next pending nonce (what
+ * eth_sendRawTransaction takes): 1 wei to 0x…bEEF unless told otherwise.
+ */
+export async function signedTx(
+  anvil: Anvil,
+  tx: { to?: `0x${string}`; value?: bigint; data?: `0x${string}`; gas?: bigint } = {},
+): Promise<`0x${string}`> {
+  const account = privateKeyToAccount(ANVIL_KEY_0);
+  const nonce = Number(await anvil.rpc<string>("eth_getTransactionCount", [account.address, "pending"]));
+  return account.signTransaction({
+    chainId: ANVIL_CHAIN_ID,
+    nonce,
+    to: tx.to ?? "0x000000000000000000000000000000000000bEEF",
+    value: tx.value ?? 1n,
+    ...(tx.data ? { data: tx.data } : {}),
+    gas: tx.gas ?? 21000n,
+    maxFeePerGas: 10n ** 11n,
+    maxPriorityFeePerGas: 10n ** 9n,
+    type: "eip1559",
+  });
 }

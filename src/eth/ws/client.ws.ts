@@ -6,14 +6,17 @@ import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import type { App } from "../../app.ts";
 import { AppError } from "../../errors.ts";
 import { errorResponse as httpError } from "../../http/schemas.ts";
-import { JsonRpcDispatcher, type RpcSession, type SessionSubscriptions } from "../jsonrpc.dispatcher.ts";
+import type { Clients, RequestLimiter } from "../../limits/request-limiter.ts";
+import type { JsonRpcDispatcher, RpcSession, SessionSubscriptions } from "../jsonrpc.dispatcher.ts";
 import { errorResponse, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, parseMessage, RpcFault } from "../jsonrpc.ts";
 import type { RpcTransport } from "../transport.ts";
 import { SUBSCRIPTION_KINDS, type SubscriptionHub } from "./subscription.hub.ts";
 
 export const WS_LIMITS = {
-  /** Bytes per client message; a larger one closes the connection with 1009. */
-  maxMessageBytes: 64 * 1024,
+  /** Bytes per client message (PEXD_ETH_MAX_BODY_BYTES); a larger one closes the connection with 1009. */
+  maxMessageBytes: 5 * 1024 * 1024,
+  /** Open connections per client address (PEXD_WS_MAX_CONNECTIONS_PER_IP). */
+  maxConnectionsPerIp: 64,
   /** Requests of one connection waiting for the upstream; more get a JSON-RPC error. */
   maxPending: 100,
   /** Subscriptions per connection. */
@@ -28,6 +31,8 @@ export class ClientWsStats {
   subscriptions = 0;
   closedSlow = 0;
   closedOversize = 0;
+  /** Upgrades refused (or connections closed at once) at the per-address cap. */
+  refusedPerIp = 0;
 }
 
 export interface ClientWsDeps {
@@ -38,6 +43,9 @@ export interface ClientWsDeps {
   hub?: SubscriptionHub;
   upgrade: UpgradeWebSocket;
   stats: ClientWsStats;
+  clients: Clients;
+  /** Each call of a message counts against the client's rate limit (absent: no limit). */
+  limiter?: RequestLimiter | undefined;
   limits?: Partial<typeof WS_LIMITS>;
 }
 
@@ -50,9 +58,11 @@ const bufferedOf = (ws: Sendable): number => {
 
 export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: readonly string[] = ["/eth", "/socket2socket"]): void {
   const limits = { ...WS_LIMITS, ...deps.limits };
-  const { dispatcher, transport, hub, stats } = deps;
+  const { dispatcher, transport, hub, stats, limiter } = deps;
+  /** Open connections by client address key. */
+  const perIp = new Map<string, number>();
 
-  const connection = (ws: () => Sendable | null) => {
+  const connection = (ws: () => Sendable | null, client: string) => {
     const subs = new Set<string>();
     let pending = 0;
     let closed = false;
@@ -98,15 +108,20 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
 
     const onMessage = async (data: unknown) => {
       const text = typeof data === "string" ? data : new TextDecoder().decode(data as ArrayBuffer);
+      // Second line of defence: the runtime refuses longer frames before buffering them (Bun's
+      // maxPayloadLength); onClose counts either as message_too_big.
       if (text.length > limits.maxMessageBytes) {
         closed = true;
-        stats.closedOversize++;
         ws()?.close(1009, `message over ${limits.maxMessageBytes} bytes`);
         return;
       }
       const parsed = parseMessage(text);
-      if (!parsed.ok) return send(JSON.stringify(parsed.response));
-      const n = JsonRpcDispatcher.calls(parsed.value);
+      const n = parsed.ok ? dispatcher.calls(parsed.value) : 1;
+      // Every message counts against the client's rate limit (each call of a batch); over it, the
+      // calls answer -32005 and the connection stays open (SPEC §6).
+      const allowance = limiter ? await limiter.allowance(client, n, "ws") : undefined;
+      if (!parsed.ok)
+        return send(JSON.stringify(allowance && allowance.granted < 1 ? allowance.refused.toResponse(null) : parsed.response));
       if (pending + n > limits.maxPending) {
         return send(
           JSON.stringify(errorResponse(null, INVALID_REQUEST, `more than ${limits.maxPending} requests waiting on this connection`)),
@@ -114,7 +129,7 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
       }
       pending += n;
       try {
-        const reply = await dispatcher.dispatch(parsed.value, session);
+        const reply = await dispatcher.dispatch(parsed.value, session, allowance);
         if (reply.text !== null) send(reply.text);
       } finally {
         pending -= n;
@@ -133,14 +148,35 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
     return { onMessage, onClose };
   };
 
+  const tooMany = (ip: string) =>
+    new AppError(
+      429,
+      "too_many_connections",
+      `at most ${limits.maxConnectionsPerIp} WebSocket connections per client address`,
+      `address ${ip}`,
+      "close idle connections; PEXD_WS_MAX_CONNECTIONS_PER_IP sets the limit",
+    );
+
   for (const path of paths) {
-    const upgrade = deps.upgrade(() => {
+    const upgrade = deps.upgrade(async (c) => {
+      const ip = deps.clients.key(c);
+      const client = limiter ? await limiter.client(c) : ip;
       let sock: WSContext | null = null;
-      const conn = connection(() => sock);
+      let counted = false;
+      const conn = connection(() => sock, client);
       return {
         onOpen: (_e: Event, ws: WSContext) => {
           sock = ws;
           stats.clients++;
+          // Upgrades racing past the check below are closed here: the cap holds exactly.
+          const open = (perIp.get(ip) ?? 0) + 1;
+          if (open > limits.maxConnectionsPerIp) {
+            stats.refusedPerIp++;
+            ws.close(1008, "too many connections from this address");
+            return;
+          }
+          perIp.set(ip, open);
+          counted = true;
           // SPEC: no upstream configured → close 1013 (try again later).
           if (transport.upstreams.length === 0) ws.close(1013, "upstream_not_configured");
         },
@@ -148,7 +184,17 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
           sock = ws;
           conn.onMessage(e.data).catch(() => ws.close(1011, "internal error"));
         },
-        onClose: () => void conn.onClose(),
+        onClose: (e: CloseEvent) => {
+          // The runtime refused a message over its payload limit before buffering it (the client
+          // sees 1009; Bun's server side reports 1006 "Received too big message").
+          if (e.code === 1009 || /too big/i.test(e.reason)) stats.closedOversize++;
+          if (counted) {
+            const left = (perIp.get(ip) ?? 1) - 1;
+            if (left > 0) perIp.set(ip, left);
+            else perIp.delete(ip);
+          }
+          void conn.onClose();
+        },
       };
     });
     app.get(path, async (c: Context, next) => {
@@ -161,6 +207,11 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
           `connect with Upgrade: websocket, or POST JSON-RPC to /eth`,
         );
       }
+      const ip = deps.clients.key(c);
+      if ((perIp.get(ip) ?? 0) >= limits.maxConnectionsPerIp) {
+        stats.refusedPerIp++;
+        throw tooMany(ip);
+      }
       return upgrade(c, next);
     });
     app.openAPIRegistry.registerPath({
@@ -168,8 +219,12 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
       path,
       tags: ["ethereum"],
       summary: "JSON-RPC 2.0 over WebSocket (eth_subscribe included)",
-      description: `Upgrade: websocket. Any allowed method or batch (same policy and cache as POST /eth); eth_subscribe (newHeads, logs, newPendingTransactions, syncing) shares one upstream subscription among identical ones. Limits: ${limits.maxMessageBytes} bytes per message (else close 1009), ${limits.maxPending} requests waiting, ${limits.maxSubscriptions} subscriptions per connection, ${limits.maxBufferedBytes} unsent bytes (else close 1008). No upstream configured: close 1013.`,
-      responses: { 101: { description: "Switching Protocols" }, 426: httpError("Not a WebSocket upgrade (`upgrade_required`)") },
+      description: `Upgrade: websocket. Any allowed method or batch (same policy, cache and rate limit as POST /eth: each call counts, -32005 over the limit, the connection stays open); eth_subscribe (newHeads, logs, newPendingTransactions, syncing) shares one upstream subscription among identical ones. Limits: ${limits.maxMessageBytes} bytes per message (PEXD_ETH_MAX_BODY_BYTES, refused before it is buffered: close 1009), ${limits.maxConnectionsPerIp} connections per client address (PEXD_WS_MAX_CONNECTIONS_PER_IP: 429 too_many_connections), ${limits.maxPending} requests waiting, ${limits.maxSubscriptions} subscriptions per connection, ${limits.maxBufferedBytes} unsent bytes (else close 1008). No upstream configured: close 1013.`,
+      responses: {
+        101: { description: "Switching Protocols" },
+        426: httpError("Not a WebSocket upgrade (`upgrade_required`)"),
+        429: httpError("Too many connections from this address (`too_many_connections`)"),
+      },
     });
   }
 }

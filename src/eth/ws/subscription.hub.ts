@@ -1,6 +1,7 @@
 // Shared fan-out of eth_subscribe: identical subscriptions of many clients (same kind, same
 // canonicalised filter) ride on one upstream subscription, which ends after its last subscriber.
 import { cacheKey } from "../eth.policy.ts";
+import { LIMIT_EXCEEDED, RpcFault } from "../jsonrpc.ts";
 import type { Subscription, UpstreamSubscriptions } from "./upstream.subscriptions.ts";
 
 export type Sink = (clientSubId: string, result: unknown) => void;
@@ -19,8 +20,11 @@ export class SubscriptionHub {
   #groups = new Map<string, Group>();
   #byClientId = new Map<string, Group>();
 
-  constructor(upstream: UpstreamSubscriptions) {
+  readonly #maxUpstream: number;
+
+  constructor(upstream: UpstreamSubscriptions, opts: { maxUpstream?: number } = {}) {
     this.#upstream = upstream;
+    this.#maxUpstream = opts.maxUpstream ?? 1000;
   }
 
   /** Client-side subscriptions (one per client eth_subscribe). */
@@ -40,6 +44,12 @@ export class SubscriptionHub {
   async subscribe(params: unknown[], sink: Sink): Promise<string> {
     const key = cacheKey("eth_subscribe", params);
     let g = this.#groups.get(key);
+    if (!g && this.#groups.size >= this.#maxUpstream) {
+      throw new RpcFault(
+        LIMIT_EXCEEDED,
+        `too many distinct subscriptions on this gateway (PEXD_ETH_MAX_UPSTREAM_SUBSCRIPTIONS=${this.#maxUpstream}); identical ones are shared`,
+      );
+    }
     if (!g) {
       const members = new Map<string, Sink>();
       const upstream = this.#upstream.subscribe(params, (result) => {

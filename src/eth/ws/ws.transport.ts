@@ -4,6 +4,7 @@
 // applied). Subscriptions live in UpstreamSubscriptions and come back after a reconnect.
 import type { Upstream } from "../../config.ts";
 import type { Logger } from "../../log.ts";
+import { TokenBuckets, type RateRule } from "../../limits/rate.ts";
 import type { UpstreamMetrics, UpstreamOutcome } from "../eth.metrics.ts";
 import { isWrite } from "../eth.policy.ts";
 import { UpstreamError, type JsonRpcResponse, type RpcTransport } from "../transport.ts";
@@ -31,6 +32,8 @@ export interface WsTransportOptions {
   metrics?: UpstreamMetrics;
   /** Calls waiting for an answer at most (then refused at once). */
   maxPending?: number;
+  /** Calls per upstream at most (PEXD_ETH_UPSTREAM_RATE). */
+  rate?: RateRule | undefined;
   pingMs?: number;
   backoffMs?: number;
   maxBackoffMs?: number;
@@ -45,6 +48,7 @@ export class WsTransport implements RpcTransport {
   readonly #maxPending: number;
   readonly #log: Logger;
   readonly #metrics: UpstreamMetrics | undefined;
+  readonly #caps: TokenBuckets | null;
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #closed = false;
@@ -55,6 +59,7 @@ export class WsTransport implements RpcTransport {
     this.#maxPending = opts.maxPending ?? 10_000;
     this.#log = opts.log;
     this.#metrics = opts.metrics;
+    this.#caps = opts.rate ? new TokenBuckets(opts.rate) : null;
     this.subscriptions = new UpstreamSubscriptions(
       (method, params) => this.call(method, params),
       () => this.connected,
@@ -91,6 +96,17 @@ export class WsTransport implements RpcTransport {
     if (this.upstreams.length === 0)
       return Promise.reject(new UpstreamError("upstream_not_configured", "no upstream WebSocket configured (PEXD_ETH_WS_URL)"));
     if (this.#closed) return Promise.reject(new UpstreamError("upstream_error", "the upstream WebSocket is closed (shutting down)"));
+    const cap = this.#caps?.take(this.#socket.label, 1);
+    if (cap && cap.granted === 0) {
+      this.#metrics?.capped(this.#socket.label);
+      return Promise.reject(
+        new UpstreamError(
+          "upstream_rate_limited",
+          `the upstream WebSocket is at its call cap (PEXD_ETH_UPSTREAM_RATE: ${this.#caps!.rule.text})`,
+          cap.retryAfterMs,
+        ),
+      );
+    }
     if (this.#pending.size >= this.#maxPending) {
       return Promise.reject(new UpstreamError("upstream_error", `too many calls waiting for the upstream WebSocket (${this.#maxPending})`));
     }

@@ -59,5 +59,8 @@ export function bunRuntime(config: Config, log: Logger): RuntimeAdapters {
     clock: { now: () => performance.timeOrigin + performance.now(), wall: Date.now },
     assets,
     processProbe: bunProcessProbe,
+    // Bun.serve passes the server as fetch's second argument (Hono's c.env).
+    peerAddress: (request, env) =>
+      (env as { requestIP?(r: Request): { address: string } | null } | undefined)?.requestIP?.(request)?.address ?? null,
   };
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 // Command line: `pexd` runs every configured role; `pexd relay-server` / `pexd relay-client` run one.
 import { ROLES, type Role } from "../../compose.ts";
-import { CONFIG_VARIABLES } from "../../config.ts";
+import { CONFIG_VARIABLES, DEFAULT_METHODS_DENY } from "../../config.ts";
 import { run, VERSION } from "./serve.ts";
 
 /** Defaults as in SPEC.md's configuration table ("—": unset). */
@@ -23,6 +23,16 @@ const DEFAULTS: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   PEXD_RELAY_PORT: "0 (off)",
   PEXD_RELAY_TARGETS: "— (watcher off)",
   PEXD_API_TOKEN: "—",
+  PEXD_RATE_LIMIT: "— (off)",
+  PEXD_TRUSTED_PROXIES: "—",
+  PEXD_ETH_METHODS_DENY: DEFAULT_METHODS_DENY,
+  PEXD_ETH_METHODS_ALLOW: "— (eth_*, net_*, web3_*)",
+  PEXD_ETH_MAX_BODY_BYTES: "5242880",
+  PEXD_ETH_MAX_BATCH: "1000",
+  PEXD_ETH_UPSTREAM_RATE: "— (off)",
+  PEXD_ETH_MAX_UPSTREAM_SUBSCRIPTIONS: "1000",
+  PEXD_WS_MAX_CONNECTIONS_PER_IP: "64",
+  PEXD_RELAY_MAX_CONNECTIONS_PER_IP: "32",
 };
 
 const width = Math.max(...CONFIG_VARIABLES.map((v) => v.length));

@@ -6,6 +6,7 @@ import pkg from "../../../package.json" with { type: "json" };
 import { compose, type Role } from "../../compose.ts";
 import { ConfigError, parseConfig, type Config } from "../../config.ts";
 import { StorageOpenError } from "../../errors.ts";
+import { MAX_BODY_BYTES } from "../../http/middleware.ts";
 import { createLogger, type Logger } from "../../log.ts";
 import { bunRuntime } from "./bun.runtime.ts";
 
@@ -58,7 +59,18 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions = {}
     startedAt: Date.now(),
     httpMetrics: opts.httpMetrics ?? true,
   });
-  const server = Bun.serve({ hostname: config.host, port: config.port, fetch: composed.app.fetch, websocket, idleTimeout: 30 });
+  const server = Bun.serve({
+    hostname: config.host,
+    port: config.port,
+    fetch: composed.app.fetch,
+    idleTimeout: 30,
+    // Limits at the protocol edge, before anything is buffered. Bodies: each route's limit is checked
+    // on Content-Length and while streaming (the app answers in the route's shape, JSON-RPC for
+    // POST /eth); Bun's own cap (an empty 413) is only a backstop above the largest route limit.
+    // Client WebSocket messages over the limit are refused by Bun before buffering (close 1009).
+    maxRequestBodySize: 2 * Math.max(config.eth.maxBodyBytes, MAX_BODY_BYTES),
+    websocket: { ...websocket, maxPayloadLength: config.eth.maxBodyBytes, idleTimeout: 120, sendPings: true },
+  });
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
   // Start-up garbage (module evaluation, the OpenAPI document build) is collected before idling.
   Bun.gc(true);

@@ -1,5 +1,8 @@
 // Bun.listen / Bun.connect behind the relay's TcpTransport port (src/relay/tcp.port.ts).
-import type { TcpConnection, TcpListener, TcpListenOptions, TcpTransport } from "../../relay/tcp.port.ts";
+import type { ExchangeOptions, TcpConnection, TcpListener, TcpListenOptions, TcpTransport } from "../../relay/tcp.port.ts";
+
+/** Bytes waiting for a peer that does not read, at most; more are dropped (write() says false). */
+const MAX_QUEUED = 64 * 1024;
 
 interface BunSocketShape {
   readonly remoteAddress: string;
@@ -16,14 +19,48 @@ class Conn implements TcpConnection {
   readonly #socket: BunSocketShape;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #ending = false;
+
   constructor(socket: BunSocketShape) {
     this.#socket = socket;
     // IPv4 clients on a dual-stack socket show as ::ffff:a.b.c.d; stats key them by the IPv4 address.
     this.remoteAddress = socket.remoteAddress.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
     this.remotePort = socket.remotePort ?? 0;
   }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.#ending) return false;
+    if (this.#queued === 0) {
+      const n = this.#socket.write(bytes);
+      if (n >= bytes.length) return true;
+      bytes = bytes.subarray(Math.max(0, n));
+    } else if (this.#queued + bytes.length > MAX_QUEUED) return false;
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    return true;
+  }
+
+  /** The socket can take more: writes what waits, and ends it if close() was asked meanwhile. */
+  drain(): void {
+    while (this.#queue.length) {
+      const head = this.#queue[0]!;
+      const n = this.#socket.write(head);
+      if (n < head.length) {
+        this.#queue[0] = head.subarray(Math.max(0, n));
+        this.#queued -= Math.max(0, n);
+        return;
+      }
+      this.#queue.shift();
+      this.#queued -= head.length;
+    }
+    if (this.#ending) this.#socket.end();
+  }
+
   close(): void {
-    this.#socket.end();
+    this.#ending = true;
+    if (this.#queued === 0) this.#socket.end();
   }
   pause(): void {
     this.#socket.pause();
@@ -48,6 +85,9 @@ async function listen(opts: TcpListenOptions): Promise<TcpListener> {
       data(s, chunk) {
         if (s.data) h.data(s.data, chunk);
       },
+      drain(s) {
+        s.data?.drain();
+      },
       timeout(s) {
         if (s.data) h.idle?.(s.data);
         s.end();
@@ -66,13 +106,15 @@ async function listen(opts: TcpListenOptions): Promise<TcpListener> {
       },
     },
   });
-  return { port: listener.port, stop: () => listener.stop(true) };
+  // Open connections are the handler's to finish (the relay server answers what it read first).
+  return { port: listener.port, stop: () => listener.stop(false) };
 }
 
-/** One netstring per new connection: connect, write everything (respecting backpressure), end. */
-function sendOnce(host: string, port: number, bytes: Uint8Array, timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+/** A new connection: write everything (respecting backpressure), then read the answer. */
+function exchange(host: string, port: number, bytes: Uint8Array, opts: ExchangeOptions): Promise<Uint8Array> {
+  return new Promise<Uint8Array>((resolve, reject) => {
     let offset = 0;
+    let received = new Uint8Array(0);
     let done = false;
     let sock: { end(): void; terminate?(): void } | undefined;
     const finish = (err?: Error) => {
@@ -82,16 +124,18 @@ function sendOnce(host: string, port: number, bytes: Uint8Array, timeoutMs: numb
       if (err) {
         sock?.terminate?.();
         reject(err);
-      } else resolve();
+      } else {
+        sock?.end();
+        resolve(received);
+      }
     };
-    const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-    const pump = (s: { write(d: Uint8Array): number; end(): void }) => {
+    const timer = setTimeout(() => finish(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const pump = (s: { write(d: Uint8Array): number }) => {
       while (offset < bytes.length) {
         const n = s.write(offset ? bytes.subarray(offset) : bytes);
         if (n <= 0) return; // wait for drain
         offset += n;
       }
-      s.end();
     };
     Bun.connect({
       hostname: host,
@@ -104,7 +148,13 @@ function sendOnce(host: string, port: number, bytes: Uint8Array, timeoutMs: numb
         drain(s) {
           pump(s);
         },
-        data() {},
+        data(_s, chunk) {
+          const next = new Uint8Array(received.length + chunk.length);
+          next.set(received);
+          next.set(chunk, received.length);
+          received = next;
+          if (opts.complete(received)) finish();
+        },
         close(_s, err) {
           if (offset < bytes.length) finish(err ?? new Error("connection closed before the frame was written"));
           else finish();
@@ -120,4 +170,4 @@ function sendOnce(host: string, port: number, bytes: Uint8Array, timeoutMs: numb
   });
 }
 
-export const bunTcp: TcpTransport = { listen, sendOnce };
+export const bunTcp: TcpTransport = { listen, exchange };
