@@ -8,6 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import { TrieRouter } from "hono/router/trie-router";
 import type { Config } from "./config.ts";
 import { AppError, errorBody } from "./errors.ts";
+import { StorageFault } from "./storage/storage.errors.ts";
 import { createRouter, type AppEnv } from "./http/context.ts";
 import { registerMetaRoutes, type AssetSource, type ReadinessCheck } from "./http/meta.routes.ts";
 import { MAX_BODY_BYTES, mutating, requestEdge, type RequestObserver } from "./http/middleware.ts";
@@ -48,12 +49,19 @@ export function createApp(deps: AppDeps): App {
 
   const renderError = (err: Error, c: Context): Response => {
     if (err instanceof AppError) return c.json(err.toBody(), err.status as 400, err.headers);
+    if (err instanceof StorageFault) {
+      log.limited(`storage_${err.kind}`, "error", "write refused by storage", { kind: err.kind, code: err.driverCode, route: c.req.path });
+      return err.kind === "full"
+        ? c.json(errorBody("storage_full", "the disk is full: the change was not stored", err.message, "free disk space; nothing acknowledged was lost"), 507)
+        : c.json(errorBody("storage_unavailable", "storage cannot take writes: the change was not stored", err.message, "retry later"), 503);
+    }
     if (err instanceof HTTPException && err.status === 400) {
       // Hono's JSON validator: the body is not JSON.
       return c.json(errorBody("invalid_json", "request body is not valid JSON", err.message, null), 400);
     }
     if (err instanceof HTTPException) return c.json(errorBody("http_error", err.message || "request failed"), err.status);
-    log.error("unhandled error", {
+    // Rate-limited per error: a bug hit by every request must not flood the log (or the disk).
+    log.limited(`unhandled ${err.message.slice(0, 120)}`, "error", "unhandled error", {
       route: c.req.path,
       request_id: c.get("requestId"),
       error: err.stack ?? err.message,

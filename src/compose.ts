@@ -8,7 +8,7 @@ import { buildEthCore, type EthCore } from "./eth/eth.core.ts";
 import { ethModule } from "./eth/eth.module.ts";
 import { fibModule } from "./fib/fib.module.ts";
 import { FibService } from "./fib/fib.service.ts";
-import type { ReadinessCheck } from "./http/meta.routes.ts";
+import { READY, type ReadinessCheck } from "./http/meta.routes.ts";
 import type { Logger } from "./log.ts";
 import { metricsModule } from "./metrics/metrics.module.ts";
 import { Clients, memoryRateLimitStore, RequestLimiter } from "./limits/request-limiter.ts";
@@ -77,7 +77,14 @@ export async function compose(config: Config, runtime: RuntimeAdapters, o: Compo
     const stores = names.has("fib") || names.has("widgets") || names.has("relay-server") ? await runtime.openStores() : null;
     if (stores) {
       shared.push(() => stores.close());
-      checks.push({ name: "storage", check: () => stores.check() });
+      checks.push({
+        name: "storage",
+        check: () =>
+          stores.check().then(
+            () => READY,
+            (e: unknown) => ({ ok: false, critical: true, detail: e instanceof Error ? e.message : String(e) }),
+          ),
+      });
     }
     if (stores && names.has("fib")) {
       modules.push(fibModule(await FibService.open(stores.fib, { flushMs: config.fibFlushMs, log })));

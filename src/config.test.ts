@@ -10,6 +10,7 @@ describe("parseConfig", () => {
       dataDir: "./data",
       logLevel: "info",
       fibFlushMs: 0,
+      sync: "normal",
       eth: {
         http: [],
         ws: [],

@@ -144,6 +144,7 @@ const schema = z.object({
   PEXD_ETH_MAX_UPSTREAM_SUBSCRIPTIONS: intIn(1, 1_000_000).default(1000),
   PEXD_WS_MAX_CONNECTIONS_PER_IP: intIn(1, 1_000_000).default(64),
   PEXD_RELAY_MAX_CONNECTIONS_PER_IP: intIn(1, 1_000_000).default(32),
+  PEXD_SYNC: z.enum(["normal", "full"], { message: "must be normal or full" }).default("normal"),
 });
 
 /** Variables whose values may carry a secret: never echoed, not even when malformed. */
@@ -174,6 +175,8 @@ export interface Config {
   dataDir: string;
   logLevel: LogLevel;
   fibFlushMs: number;
+  /** SQLite synchronous: normal survives a process crash, full also a power loss. */
+  sync: "normal" | "full";
   eth: {
     http: Upstream[];
     ws: Upstream[];
@@ -257,6 +260,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     dataDir: e.PEXD_DATA_DIR,
     logLevel: e.PEXD_LOG_LEVEL,
     fibFlushMs: e.PEXD_FIB_FLUSH_MS,
+    sync: e.PEXD_SYNC,
     eth: {
       http,
       ws,

@@ -17,12 +17,20 @@ export interface Logger {
   isoNow(): string;
   /** Lifecycle lines (listening, stopping, stopped): written at every level. */
   notice(msg: string, fields?: Record<string, unknown>): void;
+  /**
+   * A line that may repeat in a storm (every write failing on a full disk, a bug hit by every
+   * request): the first of its `kind` per second is written, the rest are counted and reported as
+   * `suppressed` on the next one written.
+   */
+  limited(kind: string, level: "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
   /** Writes anything still buffered. */
   flush(): void;
 }
 
 /** How long info/debug lines may wait in the buffer. */
 export const FLUSH_MS = 25;
+/** limited(): one line per kind per this many ms. */
+export const LIMITED_MS = 1000;
 
 export function createLogger(level: LogLevel, write: (chunk: string) => void, now: () => number = Date.now): Logger {
   const min = RANK[level];
@@ -67,8 +75,23 @@ export function createLogger(level: LogLevel, write: (chunk: string) => void, no
     append(line);
     if (lvl !== "debug" && lvl !== "info") flush();
   };
+  // Kinds are few (a closed set of call sites, error messages cut short): bounded anyway.
+  const storms = new Map<string, { at: number; suppressed: number }>();
+  const limited: Logger["limited"] = (kind, lvl, msg, fields) => {
+    if (RANK[lvl] < min) return;
+    const t = now();
+    const s = storms.get(kind);
+    if (s && t - s.at < LIMITED_MS) {
+      s.suppressed++;
+      return;
+    }
+    if (!s && storms.size >= 1024) storms.clear();
+    emit(lvl, msg, s?.suppressed ? { ...fields, suppressed: s.suppressed } : fields);
+    storms.set(kind, { at: t, suppressed: 0 });
+  };
   return {
     level,
+    limited,
     enabled: (l) => RANK[l] >= min,
     debug: (m, f) => emit("debug", m, f),
     info: (m, f) => emit("info", m, f),
@@ -92,6 +115,7 @@ export const silentLogger: Logger = {
   warn: drop,
   error: drop,
   notice: drop,
+  limited: drop,
   line: drop,
   isoNow: () => new Date().toISOString(),
   flush: drop,

@@ -1,7 +1,9 @@
-// Upstream failure end to end (real Bun entry, real anvil): failover past a dead upstream, 502 when
-// the upstream is down, 504 when it hangs, 503 with none configured, and no credential in any output.
+// Upstream failure end to end (real Bun entry, real anvil): failover past a dead upstream, 503
+// upstream_unavailable at once when it is known down, 504 when it hangs (then 503 at once), 503 with
+// none configured, and no credential in any output.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { deadPort, stopped } from "./helpers/net.ts";
+import { until } from "./helpers/wait.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { startPexd, type Pexd } from "./helpers/pexd.ts";
 
@@ -28,18 +30,21 @@ afterAll(async () => {
 });
 
 describe("upstream failure", () => {
-  test("failover: the first upstream a dead port, the second anvil; /ready names the dead one", async () => {
+  test("failover: the first upstream a dead port, the second anvil; /ready is 200 degraded naming the dead one", async () => {
     const dead = await deadPort();
     const p = await pexdWith({ PEXD_ETH_HTTP_URL: `http://127.0.0.1:${dead},${anvil.url}` });
     for (const path of ["/eth_chainId", "/blocknumber", "/gasprice"]) {
       const res = await fetch(p.url + path);
       expect(res.status).toBe(200);
     }
-    const body = (await (await fetch(`${p.url}/eth_chainId`)).json()) as { result: string };
-    expect(body.result).toBe("0x7a69");
+    const chain = (await (await fetch(`${p.url}/eth_chainId`)).json()) as { result: string };
+    expect(chain.result).toBe("0x7a69");
     const ready = await fetch(`${p.url}/ready`);
-    expect(ready.status).toBe(503);
-    expect(await ready.text()).toContain(`127.0.0.1:${dead}`);
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { status: string; checks: Record<string, string> };
+    expect(body.status).toBe("degraded");
+    expect(body.checks[`eth_upstream http://127.0.0.1:${dead}`]).toMatch(/^down: /);
+    expect(body.checks[`eth_upstream ${anvil.url}`]).toBe("ok");
   });
 
   test("with no upstream configured every gateway route answers 503 upstream_not_configured", async () => {
@@ -63,24 +68,26 @@ describe("upstream failure", () => {
     expect((await fetch(`${p.url}/ready`)).status).toBe(200);
   });
 
-  test("upstream down: 502 upstream_error on REST, -32603 on /eth; credentials never shown", async () => {
+  test("upstream down: known down at once, 503 upstream_unavailable on REST, -32603 on /eth; credentials never shown", async () => {
     const dead = await deadPort();
     const p = await pexdWith({ PEXD_ETH_HTTP_URL: `http://alice:s3cretpass@127.0.0.1:${dead}/v3/projectkey123` });
+    // The head tracker's first poll finds the connection refused: the upstream is known to be down.
+    await until("the upstream known down", async () => (await fetch(`${p.url}/ready`)).status === 503);
     const res = await fetch(`${p.url}/gasprice`);
-    expect(res.status).toBe(502);
+    expect(res.status).toBe(503);
     const text = await res.text();
-    expect(JSON.parse(text).code).toBe("upstream_error");
+    expect(JSON.parse(text).code).toBe("upstream_unavailable");
     const rpc = await fetch(`${p.url}/eth`, {
       method: "POST",
       headers: JSON_CT,
       body: JSON.stringify({ jsonrpc: "2.0", id: 42, method: "eth_blockNumber" }),
     });
-    expect(rpc.status).toBe(502);
+    expect(rpc.status).toBe(503);
     const rtext = await rpc.text();
     const rbody = JSON.parse(rtext) as { id: number; error: { code: number; data: { code: string } } };
     expect(rbody.id).toBe(42);
     expect(rbody.error.code).toBe(-32603);
-    expect(rbody.error.data.code).toBe("upstream_error");
+    expect(rbody.error.data.code).toBe("upstream_unavailable");
     // Batch: every entry answered, each with its id.
     const batch = await fetch(`${p.url}/eth`, {
       method: "POST",
@@ -104,31 +111,30 @@ describe("upstream failure", () => {
     }
   });
 
-  test("upstream hangs: 504 upstream_timeout; it recovers when the upstream answers again", async () => {
+  test("upstream hangs: 504 upstream_timeout, then 503 upstream_unavailable at once; it recovers when the upstream answers again", async () => {
     const p = await pexdWith({ PEXD_ETH_HTTP_URL: anvil.url, PEXD_ETH_TIMEOUT_MS: "300" });
     process.kill(anvil.pid, "SIGSTOP");
     try {
       await stopped(anvil.pid);
+      // The first call to time out is this one or the head tracker's poll: 504, or already 503.
       const res = await fetch(`${p.url}/gasprice`);
-      // Status and body together, so a failure shows what came back instead.
-      expect({ status: res.status, body: await res.json() }).toMatchObject({ status: 504, body: { code: "upstream_timeout" } });
+      const first = { status: res.status, code: ((await res.json()) as { code: string }).code };
+      expect([
+        { status: 504, code: "upstream_timeout" },
+        { status: 503, code: "upstream_unavailable" },
+      ]).toContainEqual(first);
+      // A timeout opened the circuit: calls fail at once now instead of waiting for the timeout.
       const rpc = await fetch(`${p.url}/eth`, {
         method: "POST",
         headers: JSON_CT,
         body: JSON.stringify({ jsonrpc: "2.0", id: "t", method: "eth_chainId" }),
       });
-      expect(rpc.status).toBe(504);
-      expect(((await rpc.json()) as { error: { data: { code: string } } }).error.data.code).toBe("upstream_timeout");
+      expect(rpc.status).toBe(503);
+      expect(((await rpc.json()) as { error: { data: { code: string } } }).error.data.code).toBe("upstream_unavailable");
     } finally {
       process.kill(anvil.pid, "SIGCONT");
     }
-    // The upstream is marked down, but as the only one it is re-probed by the next call.
-    let status = 0;
-    const deadline = Date.now() + 30_000;
-    while (status !== 200 && Date.now() < deadline) {
-      status = (await fetch(`${p.url}/eth_chainId`)).status;
-      if (status !== 200) await Bun.sleep(100);
-    }
-    expect(status).toBe(200);
+    // A background probe closes the circuit after its cool-down.
+    await until("the upstream back", async () => (await fetch(`${p.url}/eth_chainId`)).status === 200, 30_000);
   });
 });

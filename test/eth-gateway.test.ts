@@ -180,7 +180,7 @@ describe("module", () => {
 });
 
 describe("HTTP transport", () => {
-  test("fails over past a dead upstream, then skips it while it is marked down", async () => {
+  test("fails over past a dead upstream, then skips it while its circuit is open", async () => {
     const dead = `http://127.0.0.1:${await deadPort()}`;
     const metrics = new UpstreamMetrics();
     const t = new HttpTransport({ upstreams: [up(dead), up(anvil.url)], timeoutMs: 10_000, metrics });
@@ -188,25 +188,74 @@ describe("HTTP transport", () => {
       const r = await t.call("eth_chainId", []);
       expect(r.result).toBe("0x7a69");
     }
+    // A refused connection opens the circuit at once: one failed attempt, then skipped.
     expect(metrics.total("upstream_error")).toBe(1);
     expect(metrics.total("ok")).toBe(5);
-    expect(t.health()).toEqual([
-      { upstream: dead, failures: 1, down: true },
-      { upstream: anvil.url, failures: 0, down: false },
+    expect(t.health().map((h) => [h.upstream, h.state, h.status])).toEqual([
+      [dead, "open", "down"],
+      [anvil.url, "closed", "up"],
     ]);
   });
 
-  test("reads are retried with backoff, writes are sent once", async () => {
+  test("every upstream known to be down: a call fails at once with upstream_unavailable", async () => {
     const dead = `http://127.0.0.1:${await deadPort()}`;
-    const metrics = new UpstreamMetrics();
-    const t = new HttpTransport({ upstreams: [up(dead)], timeoutMs: 10_000, retries: 2, backoffMs: 5, metrics });
-    const read = await t.call("eth_blockNumber", []).catch((e: unknown) => e);
-    expect(read).toBeInstanceOf(UpstreamError);
-    expect((read as UpstreamError).kind).toBe("upstream_error");
-    expect(metrics.total()).toBe(3);
-    const write = await t.call("eth_sendRawTransaction", ["0x00"]).catch((e: unknown) => e);
-    expect((write as UpstreamError).kind).toBe("upstream_error");
-    expect(metrics.total()).toBe(4);
+    const t = new HttpTransport({ upstreams: [up(dead)], timeoutMs: 10_000, retries: 0 });
+    expect(((await t.call("eth_chainId", []).catch((e: unknown) => e)) as UpstreamError).kind).toBe("upstream_error");
+    const e = (await t.call("eth_chainId", []).catch((x: unknown) => x)) as UpstreamError;
+    expect(e.kind).toBe("upstream_unavailable");
+    expect(e.message).toContain(dead);
+  });
+
+  test("reads are retried with backoff, writes are sent once", async () => {
+    // An upstream that answers 503 (a load balancer with no backend): failures, not a certain death.
+    let hits = 0;
+    const flaky = Bun.serve({
+      port: 0,
+      fetch: () => {
+        hits++;
+        return new Response("unavailable", { status: 503 });
+      },
+    });
+    try {
+      const metrics = new UpstreamMetrics();
+      const t = new HttpTransport({
+        upstreams: [up(`http://127.0.0.1:${flaky.port}`)],
+        timeoutMs: 10_000,
+        retries: 2,
+        backoffMs: 5,
+        metrics,
+      });
+      const read = await t.call("eth_blockNumber", []).catch((e: unknown) => e);
+      expect(read).toBeInstanceOf(UpstreamError);
+      expect((read as UpstreamError).kind).toBe("upstream_error");
+      expect(hits).toBe(3);
+      // Three failures in a row opened the circuit: the next call fails at once, sending nothing.
+      const write = await t.call("eth_sendRawTransaction", ["0x00"]).catch((e: unknown) => e);
+      expect((write as UpstreamError).kind).toBe("upstream_unavailable");
+      expect(hits).toBe(3);
+      expect(metrics.total()).toBe(3);
+    } finally {
+      flaky.stop(true);
+    }
+  });
+
+  test("a write is sent once: a failure after it may have reached the node is not retried elsewhere", async () => {
+    let hits = 0;
+    const flaky = Bun.serve({
+      port: 0,
+      fetch: () => {
+        hits++;
+        return new Response("oops", { status: 502 });
+      },
+    });
+    try {
+      const t = new HttpTransport({ upstreams: [up(`http://127.0.0.1:${flaky.port}`), up(anvil.url)], timeoutMs: 10_000, retries: 2 });
+      const write = await t.call("eth_sendRawTransaction", ["0x00"]).catch((e: unknown) => e);
+      expect((write as UpstreamError).kind).toBe("upstream_error");
+      expect(hits).toBe(1);
+    } finally {
+      flaky.stop(true);
+    }
   });
 
   test("a silent upstream is a timeout; credentials in the URL never reach errors or labels", async () => {

@@ -3,6 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, test } from "bun:test";
 import { requireJson } from "../src/http/middleware.ts";
 import type { PexdModule } from "../src/module.ts";
+import { READY, type Readiness, type ReadinessCheck } from "../src/http/meta.routes.ts";
 import { memoryApp, memoryLogger } from "./helpers/app.ts";
 
 const ERROR_KEYS = ["code", "details", "hint", "message"];
@@ -122,14 +123,18 @@ describe("bearer token", async () => {
 });
 
 describe("meta routes", async () => {
-  const checks = [{ name: "storage", check: async () => {} }];
   let upstreamUp = true;
-  checks.push({
-    name: "upstream",
-    check: async () => {
-      if (!upstreamUp) throw new Error("connection refused");
+  let standbyUp = false;
+  const checks: ReadinessCheck[] = [
+    { name: "storage", check: () => READY },
+    {
+      name: "upstream",
+      check: () => (upstreamUp ? READY : { ok: false, critical: !standbyUp, detail: "connection refused" }),
     },
-  });
+    // A check that never answers: /ready must still answer in time, naming it.
+    { name: "slow", check: () => (slowHangs ? new Promise<Readiness>(() => {}) : READY) },
+  ];
+  let slowHangs = false;
   const { app } = await memoryApp({}, { checks });
 
   test("/health", async () => {
@@ -142,9 +147,16 @@ describe("meta routes", async () => {
     expect(new Date(b.datetime).toISOString()).toBe(b.datetime);
   });
 
-  test("/ready: 200 when every check passes, 503 naming the failing ones", async () => {
-    expect((await app.request("/ready")).status).toBe(200);
+  test("/ready: 200 when every check passes, 200 degraded naming a non-critical failure, 503 naming the failing ones", async () => {
+    const ok = await app.request("/ready");
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ status: "ready", checks: { storage: "ok", upstream: "ok", slow: "ok" } });
     upstreamUp = false;
+    standbyUp = true;
+    const degraded = await app.request("/ready");
+    expect(degraded.status).toBe(200);
+    expect(await degraded.json()).toEqual({ status: "degraded", checks: { storage: "ok", upstream: "connection refused", slow: "ok" } });
+    standbyUp = false;
     const r = await app.request("/ready");
     expect(r.status).toBe(503);
     const b = await r.json();
@@ -153,6 +165,11 @@ describe("meta routes", async () => {
     expect(b.message).not.toContain("storage");
     expect(b.details).toContain("connection refused");
     upstreamUp = true;
+    slowHangs = true;
+    const late = await app.request("/ready");
+    expect(late.status).toBe(503);
+    expect((await late.json()).details).toContain("slow: no answer within");
+    slowHangs = false;
   });
 
   test("GET / and /openapi.json: one generated OpenAPI 3.1 document covering every route", async () => {

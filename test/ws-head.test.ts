@@ -22,14 +22,10 @@ afterAll(async () => {
   await anvil?.stop();
 });
 
-const ready = (t: HeadTracker) =>
-  t
-    .check()
-    .check()
-    .then(
-      () => "ok",
-      (e: Error) => e.message,
-    );
+const ready = async (t: HeadTracker) => {
+  const r = await t.check().check();
+  return r.ok ? "ok" : r.detail;
+};
 
 describe("HeadTracker", () => {
   test("newHeads through the hub: each mined block is emitted once, in order; /ready passes", async () => {

@@ -60,8 +60,9 @@ describe("WsTransport: the upstream multiplexer", () => {
     await until("a head before the restart", () => heads.length >= 1);
     const reconnectsBefore = ws.reconnects;
     await anvil.restart();
-    // A call made while the socket is down waits for the reconnection (reads are retried).
-    const chain = await ws.call("eth_chainId", []);
+    // Calls fail fast (upstream_unavailable) while the node is known down; once it answers again the
+    // socket is back (the subscription keeps it wanted) and calls succeed.
+    const chain = await until("a call answered after the restart", () => ws.call("eth_chainId", []).catch(() => null));
     expect(chain.result).toBe("0x7a69");
     expect(ws.reconnects).toBeGreaterThan(reconnectsBefore);
     const seen = heads.length;
@@ -75,30 +76,46 @@ describe("WsTransport: the upstream multiplexer", () => {
     expect(ws.subscriptions.size).toBe(0);
   });
 
-  test("connection lost with calls in flight: the read is retried on the new connection, the write fails clearly", async () => {
-    expect((await ws.call("eth_chainId", [])).result).toBe("0x7a69");
-    process.kill(anvil.pid, "SIGSTOP"); // both calls go out and stay unanswered
-    await stopped(anvil.pid);
-    const read = ws.call("eth_chainId", []);
-    const write = ws.call("eth_sendRawTransaction", ["0x02"]).then(
-      () => null,
-      (e) => e,
-    );
-    await until("both calls in flight", () => ws.pending === 2);
-    await anvil.restart(); // SIGKILL (stopped or not) and a fresh anvil on the same port
-    const err = await write;
-    expect(err).toBeInstanceOf(UpstreamError);
-    expect((err as UpstreamError).kind).toBe("upstream_error");
-    expect((err as UpstreamError).message).toMatch(/may or may not have been applied/);
-    expect((await read).result).toBe("0x7a69");
+  test("connection lost with calls in flight: the read is sent again on the new connection, the write fails clearly", async () => {
+    const proxy = await startCountingProxy({ url: anvil.url, wsUrl: anvil.wsUrl });
+    const t = new WsTransport({
+      upstreams: [{ label: "proxy", url: proxy.wsUrl }],
+      timeoutMs: 10_000,
+      connect: socket,
+      log: silentLogger,
+      backoffMs: 20,
+    });
+    try {
+      expect((await t.call("eth_chainId", [])).result).toBe("0x7a69");
+      process.kill(anvil.pid, "SIGSTOP"); // both calls go out and stay unanswered
+      await stopped(anvil.pid);
+      const read = t.call("eth_chainId", []);
+      const write = t.call("eth_sendRawTransaction", ["0x02"]).then(
+        () => null,
+        (e) => e,
+      );
+      await until("both calls in flight", () => t.pending === 2);
+      proxy.dropWebSockets(); // the connection is lost; the proxy itself takes the next one at once
+      const err = await write;
+      process.kill(anvil.pid, "SIGCONT");
+      expect(err).toBeInstanceOf(UpstreamError);
+      expect((err as UpstreamError).kind).toBe("upstream_error");
+      expect((err as UpstreamError).message).toMatch(/may or may not have been applied/);
+      expect((await read).result).toBe("0x7a69");
+    } finally {
+      process.kill(anvil.pid, "SIGCONT");
+      await t.close();
+      await proxy.stop();
+    }
   });
 
-  test("a failed reconnection attempt does not use up a read's one retry", async () => {
+  test("a refused reconnection fails the waiting read at once with upstream_unavailable; a later call reconnects", async () => {
+    const proxy = await startCountingProxy({ url: anvil.url, wsUrl: anvil.wsUrl });
     const dead = `ws://127.0.0.1:${await deadPort()}`;
     let n = 0;
-    // Connection 2 goes nowhere (refused), connection 3 reaches anvil again.
+    // Connection 2 goes nowhere (refused); connection 3 reaches the node again.
     const flaky = new WsTransport({
-      upstreams: [{ label: "anvil", url: anvil.wsUrl }],
+      upstreams: [{ label: "proxy", url: proxy.wsUrl }],
       timeoutMs: 10_000,
       connect: (url, h) => socket(++n === 2 ? dead : url, h),
       log: silentLogger,
@@ -108,13 +125,21 @@ describe("WsTransport: the upstream multiplexer", () => {
       expect((await flaky.call("eth_chainId", [])).result).toBe("0x7a69");
       process.kill(anvil.pid, "SIGSTOP");
       await stopped(anvil.pid);
-      const read = flaky.call("eth_chainId", []);
+      const read = flaky.call("eth_chainId", []).catch((e) => e);
       await until("the read in flight", () => flaky.pending === 1);
-      await anvil.restart();
-      expect((await read).result).toBe("0x7a69");
+      proxy.dropWebSockets();
+      const err = await read;
+      process.kill(anvil.pid, "SIGCONT");
+      expect(err).toBeInstanceOf(UpstreamError);
+      expect((err as UpstreamError).kind).toBe("upstream_unavailable");
+      expect(flaky.health().map((h) => h.status)).toEqual(["down"]);
+      const again = await until("a call answered once the socket is back", () => flaky.call("eth_chainId", []).catch(() => null));
+      expect(again.result).toBe("0x7a69");
       expect(n).toBeGreaterThanOrEqual(3);
     } finally {
+      process.kill(anvil.pid, "SIGCONT");
       await flaky.close();
+      await proxy.stop();
     }
   });
 

@@ -55,7 +55,13 @@ export function buildEthCore(eth: Config["eth"], deps: { log: Logger; connect: S
     finalityDepth: eth.finalityDepth,
     policy: new MethodPolicy(eth.methods),
   });
-  const hub = eth.ws.length ? new SubscriptionHub(ws.subscriptions, { maxUpstream: eth.maxUpstreamSubscriptions }) : undefined;
+  const fetchBlock = async (n: bigint) => {
+    const r = await ws.call("eth_getBlockByNumber", [`0x${n.toString(16)}`, false]);
+    return r.result && typeof r.result === "object" ? (r.result as Record<string, unknown>) : null;
+  };
+  const hub = eth.ws.length
+    ? new SubscriptionHub(ws.subscriptions, { maxUpstream: eth.maxUpstreamSubscriptions, fetchBlock, log })
+    : undefined;
   const hasHttp = eth.http.length > 0;
   const preferred: RpcTransport = hasHttp ? http : ws;
   const tracker =

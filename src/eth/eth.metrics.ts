@@ -3,7 +3,8 @@
 import { Histogram, type MetricFamily, type Sample } from "../metrics/types.ts";
 import { methodAllowed } from "./eth.policy.ts";
 
-export type UpstreamOutcome = "ok" | "rpc_error" | "upstream_error" | "upstream_timeout";
+/** cancelled: a hedged read whose other copy answered first. */
+export type UpstreamOutcome = "ok" | "rpc_error" | "upstream_error" | "upstream_timeout" | "cancelled";
 
 /** Methods named in labels; any other method is "other" so clients cannot grow the label set. */
 const KNOWN_METHODS = new Set([

@@ -3,18 +3,14 @@
 // the pexd_eth_* and pexd_ws_* metric families. With no upstream configured the routes still exist
 // and answer 503 upstream_not_configured (WebSockets: close 1013) (SPEC §3).
 import type { UpgradeWebSocket } from "hono/ws";
-import type { ReadinessCheck } from "../http/meta.routes.ts";
+import { READY, type Readiness, type ReadinessCheck } from "../http/meta.routes.ts";
 import type { MetricFamily } from "../metrics/types.ts";
 import type { PexdModule } from "../module.ts";
 import type { EthCore } from "./eth.core.ts";
 import { registerEthRestRoutes, registerJsonRpcRoute } from "./eth.routes.ts";
 import { JsonRpcDispatcher } from "./jsonrpc.dispatcher.ts";
 import { errorResponse, INVALID_REQUEST } from "./jsonrpc.ts";
-import { UpstreamError } from "./transport.ts";
 import { ClientWsStats, registerClientWebSockets } from "./ws/client.ws.ts";
-
-/** A readiness probe is skipped when the upstream answered this recently (no polling of paid upstreams). */
-const READY_FRESH_MS = 10_000;
 
 const CORS = { "access-control-allow-origin": "*" };
 const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "counter", samples: [{ value }] });
@@ -33,17 +29,24 @@ export function ethModule(core: EthCore, deps: EthModuleDeps): PexdModule {
   const { maxBodyBytes, maxBatch } = deps.limits;
   const dispatcher = new JsonRpcDispatcher(gateway, { maxBatch });
   const clients = new ClientWsStats();
-  const checks: ReadinessCheck[] = http.upstreams.map((label) => ({
-    name: `eth_upstream ${label}`,
-    check: async () => {
-      if (http.sinceOk(label) < READY_FRESH_MS) return;
-      try {
-        await http.probe(label); // a JSON-RPC error answer still proves the upstream reachable
-      } catch (e) {
-        throw new Error(e instanceof UpstreamError ? e.message : `upstream ${label} failed`);
-      }
-    },
-  }));
+  // One check per upstream, from what the transports know (no call is made for /ready): a down one
+  // only degrades readiness while another upstream of its kind is healthy.
+  const perUpstream = (kind: string, views: () => { upstream: string; status: "up" | "down" | "unknown"; reason: string | null }[]) =>
+    views().map(
+      (v, i): ReadinessCheck => ({
+        name: `eth_upstream ${v.upstream}`,
+        check: (): Readiness => {
+          const all = views();
+          const me = all[i]!;
+          if (me.status === "up") return READY;
+          const anyUp = all.some((x) => x.status === "up");
+          if (me.status === "unknown" && anyUp) return READY; // a standby nobody needed yet
+          const detail = me.status === "unknown" ? `no ${kind} upstream has answered yet` : `down: ${me.reason ?? "unreachable"}`;
+          return { ok: false, critical: !anyUp, detail };
+        },
+      }),
+    );
+  const checks: ReadinessCheck[] = [...perUpstream("HTTP", () => http.health()), ...perUpstream("WebSocket", () => ws.health())];
   if (tracker) checks.push(tracker.check());
 
   return {
@@ -100,6 +103,23 @@ export function ethModule(core: EthCore, deps: EthModuleDeps): PexdModule {
             ]
           : []),
         ...core.metrics.families(),
+        {
+          name: "pexd_eth_upstream_up",
+          help: "1 while an upstream is usable (HTTP: circuit closed; WebSocket: connected), 0 while it is known to be down or not tried yet.",
+          type: "gauge",
+          samples: [
+            ...http.health().map((h) => ({ labels: { upstream: h.upstream, transport: "http" }, value: h.state === "closed" ? 1 : 0 })),
+            ...ws.health().map((h) => ({ labels: { upstream: h.upstream, transport: "ws" }, value: h.status === "up" ? 1 : 0 })),
+          ],
+        },
+        {
+          name: "pexd_eth_upstream_in_flight",
+          help: "HTTP calls in flight to an upstream (bounded by its pool), by upstream.",
+          type: "gauge",
+          samples: http.health().map((h) => ({ labels: { upstream: h.upstream }, value: h.inFlight })),
+        },
+        counter("pexd_eth_upstream_hedged_total", "Reads also sent to a second upstream after the hedge delay.", http.hedged),
+        counter("pexd_ws_heads_backfilled_total", "newHeads fetched to fill a gap after a reconnect of the upstream WebSocket.", hub?.backfilled ?? 0),
         gauge("pexd_ws_clients", "Client WebSocket connections open (GET /eth, /socket2socket).", clients.clients),
         gauge("pexd_ws_subscriptions", "Client subscriptions (eth_subscribe) open.", clients.subscriptions),
         gauge(

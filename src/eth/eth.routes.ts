@@ -53,6 +53,14 @@ export function notConfigured(): AppError {
 /** Transport failure → the SPEC error body: 502 upstream_error, 504 upstream_timeout, 503 not configured, 429 capped. */
 export function upstreamAppError(e: UpstreamError): AppError {
   if (e.kind === "upstream_not_configured") return notConfigured();
+  if (e.kind === "upstream_unavailable") {
+    return new UnavailableError(
+      "upstream_unavailable",
+      "every Ethereum upstream is known to be down",
+      e.message,
+      "retry later: pexd probes them in the background",
+    );
+  }
   if (e.kind === "upstream_rate_limited") {
     const s = Math.max(1, Math.ceil(e.retryAfterMs / 1000));
     return new AppError(429, "upstream_rate_limited", "every upstream is at its call cap", e.message, `retry after ${s} s`, {
@@ -75,7 +83,9 @@ const gatewayErrors = {
     "Over the client's rate limit (`rate_limited`, PEXD_RATE_LIMIT) or every upstream at its call cap (`upstream_rate_limited`, PEXD_ETH_UPSTREAM_RATE); with Retry-After",
   ),
   502: errorDoc("Every upstream failed (`upstream_error`)"),
-  503: errorDoc("No upstream configured (`upstream_not_configured`)"),
+  503: errorDoc(
+    "No upstream configured (`upstream_not_configured`), or every upstream known to be down (`upstream_unavailable`, answered at once)",
+  ),
   504: errorDoc("The upstream timed out (`upstream_timeout`)"),
 } as const;
 
@@ -201,7 +211,7 @@ export function registerJsonRpcRoute(
       path,
       tags: ["ethereum"],
       summary: "JSON-RPC 2.0 (single or batch)",
-      description: `Usable as the RPC URL of any Ethereum client library. Bodies up to ${opts.maxBodyBytes} bytes (PEXD_ETH_MAX_BODY_BYTES; larger: 413 with a -32600 answer); batches of up to ${opts.maxBatch} calls (PEXD_ETH_MAX_BATCH); order and ids preserved; notifications (no id) get no answer (204 if nothing is left). Method policy: PEXD_ETH_METHODS_DENY (by default the methods that make the node sign with its own keys) and PEXD_ETH_METHODS_ALLOW, else eth_*, net_*, web3_* (-32601 otherwise). With PEXD_RATE_LIMIT each call counts; a call over the limit answers -32005 with data.retry_after_ms (HTTP 429 and Retry-After when every call was refused). Transport failures answer -32603 with data.code upstream_error|upstream_timeout (HTTP 502/504 when every answer failed so).`,
+      description: `Usable as the RPC URL of any Ethereum client library. Bodies up to ${opts.maxBodyBytes} bytes (PEXD_ETH_MAX_BODY_BYTES; larger: 413 with a -32600 answer); batches of up to ${opts.maxBatch} calls (PEXD_ETH_MAX_BATCH); order and ids preserved; notifications (no id) get no answer (204 if nothing is left). Method policy: PEXD_ETH_METHODS_DENY (by default the methods that make the node sign with its own keys) and PEXD_ETH_METHODS_ALLOW, else eth_*, net_*, web3_* (-32601 otherwise). With PEXD_RATE_LIMIT each call counts; a call over the limit answers -32005 with data.retry_after_ms (HTTP 429 and Retry-After when every call was refused). Transport failures answer -32603 with data.code upstream_error|upstream_timeout|upstream_unavailable (every upstream known to be down: at once) (HTTP 502/504/503 when every answer failed so).`,
       middleware: [requireJson] as const,
       // A reference, not the zod schema: the route validates each message itself (malformed JSON is
       // -32700 and a bad message -32600, not a 400) and skips a second parse by the validator.
@@ -241,8 +251,9 @@ export function registerJsonRpcRoute(
           "Retry-After": String(Math.max(1, Math.ceil(reply.limitedMs / 1000))),
         }) as never;
       }
-      // Every answer a transport failure: say so in the status too (SPEC: 502, 504 on timeout).
-      const status = reply.failed === "upstream_timeout" ? 504 : reply.failed ? 502 : 200;
+      // Every answer a transport failure: say so in the status too (SPEC: 502, 504 on timeout, 503
+      // when every upstream is known to be down).
+      const status = reply.failed === "upstream_timeout" ? 504 : reply.failed === "upstream_unavailable" ? 503 : reply.failed ? 502 : 200;
       return c.body(reply.text, status, { ...RESPONSE_HEADERS, "x-cache": reply.cache }) as never;
     },
   );

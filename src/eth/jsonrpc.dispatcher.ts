@@ -26,8 +26,8 @@ export interface Reply {
   text: string | null;
   /** The batch's weakest cache status: MISS if anything missed, else COALESCED if anything waited, else HIT. */
   cache: CacheStatus;
-  /** Set when every answered call failed in transport: upstream_timeout if all timed out, else upstream_error. */
-  failed?: "upstream_error" | "upstream_timeout";
+  /** Set when every answered call failed in transport: upstream_timeout or upstream_unavailable if all failed so, else upstream_error. */
+  failed?: "upstream_error" | "upstream_timeout" | "upstream_unavailable";
   /** Set when every answered call was refused by a rate limit (the client's or the upstreams' cap): the shortest wait, in ms. */
   limitedMs?: number;
 }
@@ -152,6 +152,7 @@ function batchStatus(items: Item[]): CacheStatus {
   return items.some((i) => i.cache === "COALESCED") ? "COALESCED" : "HIT";
 }
 
-function worst(items: Item[]): "upstream_error" | "upstream_timeout" {
-  return items.every((i) => i.failed === "upstream_timeout") ? "upstream_timeout" : "upstream_error";
+function worst(items: Item[]): NonNullable<Reply["failed"]> {
+  if (items.every((i) => i.failed === "upstream_timeout")) return "upstream_timeout";
+  return items.every((i) => i.failed === "upstream_unavailable") ? "upstream_unavailable" : "upstream_error";
 }

@@ -23,11 +23,17 @@ export interface JsonRpcResponse {
   error?: JsonRpcError;
 }
 
-export type UpstreamErrorKind = "upstream_error" | "upstream_timeout" | "upstream_not_configured" | "upstream_rate_limited";
+export type UpstreamErrorKind =
+  | "upstream_error"
+  | "upstream_timeout"
+  | "upstream_unavailable"
+  | "upstream_not_configured"
+  | "upstream_rate_limited";
 
 /**
- * A transport failure (not a JSON-RPC error answer): maps to 502/504 or -32603; upstream_rate_limited
- * (every upstream at its PEXD_ETH_UPSTREAM_RATE cap) maps to 429 or -32005 with a retry delay.
+ * A transport failure (not a JSON-RPC error answer): maps to 502/504 or -32603 with data.code;
+ * upstream_unavailable (every upstream it could use is known to be down: failed at once) to 503 or
+ * -32603; upstream_rate_limited (every upstream at its PEXD_ETH_UPSTREAM_RATE cap) to 429 or -32005.
  */
 export class UpstreamError extends Error {
   override name = "UpstreamError" as const;

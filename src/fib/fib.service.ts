@@ -140,7 +140,7 @@ export class FibService {
         this.#durable = target;
       } catch (err) {
         // Nothing after the last durable index was acknowledged: fall back to it.
-        this.#log.error("fibonacci commit failed; reverting to last durable index", {
+        this.#log.limited("fib_commit", "error", "fibonacci commit failed; reverting to last durable index", {
           durable: this.#durable,
           error: String(err),
         });

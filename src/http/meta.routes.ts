@@ -5,10 +5,18 @@ import { AppError } from "../errors.ts";
 import type { AppEnv } from "./context.ts";
 import { errorResponse } from "./schemas.ts";
 
+/** What a readiness check knows now: fine, or not — and whether that makes the instance not ready (critical) or degraded. */
+export type Readiness = { ok: true } | { ok: false; detail: string; critical: boolean };
+export const READY: Readiness = { ok: true };
+
 export interface ReadinessCheck {
   name: string;
-  check(): Promise<void>;
+  /** From what the service already knows: no network call (/ready answers within 1 s). */
+  check(): Readiness | Promise<Readiness>;
 }
+
+/** A check that answers later than this is failing (and /ready still answers in time). */
+export const CHECK_DEADLINE_MS = 500;
 
 /** Serves a static asset (the API reference's script and styles); provided by the runtime. */
 export type AssetSource = (name: string) => Promise<{ body: BodyInit; type: string } | null>;
@@ -30,7 +38,12 @@ const HealthSchema = z
   })
   .openapi("Health");
 
-const ReadySchema = z.object({ status: z.literal("ready"), checks: z.record(z.string(), z.literal("ok")) }).openapi("Ready");
+const ReadySchema = z
+  .object({
+    status: z.enum(["ready", "degraded"]).openapi({ description: "degraded: ready, with a check that is not ok named under checks" }),
+    checks: z.record(z.string(), z.string()).openapi({ description: 'each check: "ok", or what is wrong with it' }),
+  })
+  .openapi("Ready");
 
 const OpenApiSchema = z.record(z.string(), z.unknown()).openapi("OpenAPIDocument");
 
@@ -123,35 +136,47 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
       method: "get",
       path: "/ready",
       tags: ["meta"],
-      summary: "Readiness: storage open and every configured upstream reachable",
+      summary: "Readiness, from known health: storage works and at least one upstream of each configured kind (HTTP, WebSocket) is healthy",
+      description:
+        "Answers within 1 s from what the service already knows (no upstream call). 200 `ready`, or 200 `degraded` with the unhealthy parts named under `checks` while one upstream of each kind works; 503 otherwise.",
       responses: {
-        200: { description: "Ready", content: { "application/json": { schema: ReadySchema } } },
+        200: { description: "Ready (or degraded)", content: { "application/json": { schema: ReadySchema } } },
         503: errorResponse("Not ready (`not_ready`); `details` names each failing check"),
       },
     }),
     async (c) => {
-      const results = await Promise.all(
-        deps.checks.map(async (ch) => {
-          try {
-            await ch.check();
-            return [ch.name, null] as const;
-          } catch (e) {
-            return [ch.name, e instanceof Error ? e.message : String(e)] as const;
-          }
-        }),
-      );
-      const failing = results.filter(([, e]) => e !== null);
+      const results = await Promise.all(deps.checks.map(async (ch) => [ch.name, await bounded(ch)] as const));
+      const failing = results.filter(([, r]) => !r.ok && r.critical);
       if (failing.length) {
         throw new AppError(
           503,
           "not_ready",
           `failing checks: ${failing.map(([n]) => n).join(", ")}`,
-          failing.map(([n, e]) => `${n}: ${e}`).join("; "),
+          results
+            .filter(([, r]) => !r.ok)
+            .map(([n, r]) => `${n}: ${(r as { detail: string }).detail}`)
+            .join("; "),
         );
       }
-      return c.json({ status: "ready" as const, checks: Object.fromEntries(results.map(([n]) => [n, "ok" as const])) }, 200);
+      const checks = Object.fromEntries(results.map(([n, r]) => [n, r.ok ? "ok" : r.detail]));
+      return c.json({ status: results.every(([, r]) => r.ok) ? ("ready" as const) : ("degraded" as const), checks }, 200);
     },
   );
+}
+
+/** A check's answer, or failing when it takes longer than CHECK_DEADLINE_MS or throws. */
+async function bounded(ch: ReadinessCheck): Promise<Readiness> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<Readiness>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${CHECK_DEADLINE_MS} ms`, critical: true }), CHECK_DEADLINE_MS);
+  });
+  try {
+    return await Promise.race([Promise.resolve().then(() => ch.check()), late]);
+  } catch (e) {
+    return { ok: false, detail: e instanceof Error ? e.message : String(e), critical: true };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const referencePage = (version: string) => html`<!doctype html>

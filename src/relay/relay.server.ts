@@ -238,7 +238,7 @@ export class RelayServer implements TcpServerHandler {
         },
         (e: unknown): RelayAnswer => {
           this.counters.storeErrors++;
-          this.#log.error("relay frame not stored", {
+          this.#log.limited("relay_store", "error", "relay frame not stored", {
             from: conn.remoteAddress,
             block: meta?.number ?? null,
             error: e instanceof Error ? e.message : String(e),

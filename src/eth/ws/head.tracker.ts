@@ -1,7 +1,7 @@
 // Follows the chain head: newHeads pushed over the upstream WebSocket (through the shared hub),
 // else eth_blockNumber polled over HTTP. Each new head reaches the gateway's cache (head-dependent
 // entries dropped at once) and any listener, e.g. the block relay's watcher.
-import type { ReadinessCheck } from "../../http/meta.routes.ts";
+import { READY, type ReadinessCheck } from "../../http/meta.routes.ts";
 import type { Logger } from "../../log.ts";
 import type { RpcTransport } from "../transport.ts";
 import type { SubscriptionHub } from "./subscription.hub.ts";
@@ -105,10 +105,12 @@ export class HeadTracker {
   check(): ReadinessCheck {
     return {
       name: "eth_head",
-      check: async () => {
-        if (this.#head === undefined) throw new Error("no chain head seen yet");
+      check: () => {
+        if (this.#head === undefined) return { ok: false, critical: true, detail: "no chain head seen yet" };
         const age = this.ageMs;
-        if (age > this.stallAfterMs) throw new Error(`head ${this.#head} unchanged for ${Math.round(age / 1000)} s`);
+        if (age > this.stallAfterMs)
+          return { ok: false, critical: true, detail: `head ${this.#head} unchanged for ${Math.round(age / 1000)} s` };
+        return READY;
       },
     };
   }

@@ -1,7 +1,9 @@
 // Shared fan-out of eth_subscribe: identical subscriptions of many clients (same kind, same
 // canonicalised filter) ride on one upstream subscription, which ends after its last subscriber.
 import { cacheKey } from "../eth.policy.ts";
+import type { Logger } from "../../log.ts";
 import { LIMIT_EXCEEDED, RpcFault } from "../jsonrpc.ts";
+import { HeadSequencer } from "./head.sequencer.ts";
 import type { Subscription, UpstreamSubscriptions } from "./upstream.subscriptions.ts";
 
 export type Sink = (clientSubId: string, result: unknown) => void;
@@ -21,10 +23,24 @@ export class SubscriptionHub {
   #byClientId = new Map<string, Group>();
 
   readonly #maxUpstream: number;
+  readonly #fetchBlock: ((n: bigint) => Promise<Record<string, unknown> | null>) | undefined;
+  readonly #log: Logger | undefined;
+  /** Heads fetched to fill gaps in newHeads after a reconnect (metrics). */
+  backfilled = 0;
 
-  constructor(upstream: UpstreamSubscriptions, opts: { maxUpstream?: number } = {}) {
+  constructor(
+    upstream: UpstreamSubscriptions,
+    opts: {
+      maxUpstream?: number;
+      /** eth_getBlockByNumber(n, false) over the same upstream: fills newHeads gaps after a reconnect. */
+      fetchBlock?: (n: bigint) => Promise<Record<string, unknown> | null>;
+      log?: Logger;
+    } = {},
+  ) {
     this.#upstream = upstream;
     this.#maxUpstream = opts.maxUpstream ?? 1000;
+    this.#fetchBlock = opts.fetchBlock;
+    this.#log = opts.log;
   }
 
   /** Client-side subscriptions (one per client eth_subscribe). */
@@ -52,9 +68,28 @@ export class SubscriptionHub {
     }
     if (!g) {
       const members = new Map<string, Sink>();
-      const upstream = this.#upstream.subscribe(params, (result) => {
+      const fanOut = (result: unknown) => {
         for (const [id, s] of members) s(id, result);
-      });
+      };
+      // newHeads: in order and without gaps, even across a reconnect of the upstream socket.
+      const sequencer =
+        params[0] === "newHeads" && this.#fetchBlock
+          ? new HeadSequencer({
+              fetch: this.#fetchBlock,
+              deliver: (h) => {
+                fanOut(h);
+              },
+              onGap: (from, to, error) => {
+                if (!error) this.backfilled += Number(to - from + 1n);
+                this.#log?.[error ? "warn" : "info"](error ? "newHeads gap not filled" : "newHeads gap filled", {
+                  from: from.toString(),
+                  to: to.toString(),
+                  ...(error ? { error } : {}),
+                });
+              },
+            })
+          : null;
+      const upstream = this.#upstream.subscribe(params, sequencer ? (h) => sequencer.push(h) : fanOut);
       g = { key, upstream, members };
       this.#groups.set(key, g);
       upstream.catch(() => {

@@ -33,8 +33,10 @@ export interface UpstreamSocketEvents {
   /** Connected (first time or again): resend what is owed. */
   open(): void;
   message(data: unknown): void;
-  /** Lost; `wasOpen` false when a connection attempt failed before opening (it carried nothing). */
+  /** Lost; `wasOpen` false when a connection attempt failed before opening (it carried nothing). Read `down` to know whether every URL has failed. */
   close(wasOpen: boolean): void;
+  /** Every URL failed to connect: the upstream is known to be down (until one opens). */
+  down(reason: string): void;
   /** Whether to reconnect: calls are waiting or subscriptions are held. */
   wanted(): boolean;
   /** Keep-alive for sockets without ping() (a cheap call the node answers). */
@@ -56,9 +58,14 @@ export class UpstreamSocket {
   #closed = false;
   /** Successful (re)connections after the first (observability). */
   reconnects = 0;
+  /** Every URL failed since the last open (or the only one did): calls fail at once until one opens. */
+  #down: string | null = null;
+  /** URLs tried since the last open. */
+  #failedInCycle = 0;
 
   constructor(opts: UpstreamSocketOptions, events: UpstreamSocketEvents) {
-    this.#o = { pingMs: 30_000, backoffMs: 100, maxBackoffMs: 10_000, ...opts };
+    // The backoff stays short: after the upstream returns, subscriptions must resume within ~2 s.
+    this.#o = { pingMs: 30_000, backoffMs: 100, maxBackoffMs: 800, ...opts };
     this.#events = events;
     this.#backoff = this.#o.backoffMs;
   }
@@ -69,6 +76,11 @@ export class UpstreamSocket {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Why the upstream is known to be down (every URL failed to connect), or null. */
+  get down(): string | null {
+    return this.#down;
   }
 
   /** Label (credential-free) of the upstream in use or being tried. */
@@ -117,6 +129,7 @@ export class UpstreamSocket {
       ws = this.#o.connect(up.url, headers);
     } catch (e) {
       this.#o.log.warn("upstream WebSocket failed to connect", { upstream: up.label, error: e instanceof Error ? e.message : String(e) });
+      this.#attemptFailed(up.label);
       this.#scheduleReconnect();
       return;
     }
@@ -124,6 +137,8 @@ export class UpstreamSocket {
     ws.onopen = () => {
       if (this.#ws !== ws) return;
       this.#open = true;
+      this.#down = null;
+      this.#failedInCycle = 0;
       this.#backoff = this.#o.backoffMs;
       if (this.#everConnected) this.reconnects++;
       this.#everConnected = true;
@@ -147,10 +162,24 @@ export class UpstreamSocket {
       clearInterval(this.#pingTimer);
       if (this.#closed) return;
       this.#o.log.warn("upstream WebSocket closed", { upstream: up.label, code: ev?.code ?? null, was_open: wasOpen });
-      if (!wasOpen) this.#current++; // could not connect: fail over to the next upstream
+      if (!wasOpen) {
+        this.#current++; // could not connect: fail over to the next upstream
+        this.#attemptFailed(up.label);
+      }
       this.#events.close(wasOpen);
       this.#scheduleReconnect();
     };
+  }
+
+  /** A connection attempt failed; once every URL has failed, the upstream is known to be down. */
+  #attemptFailed(label: string): void {
+    if (++this.#failedInCycle >= this.#o.upstreams.length) {
+      this.#down = `${label} refused or dropped the connection`;
+      // Calls waiting for this connection fail now rather than at their timeout.
+      for (const w of this.#waiters.splice(0)) w.reject(new Error(this.#down));
+      this.#connecting = null;
+      this.#events.down(this.#down);
+    }
   }
 
   #scheduleReconnect(): void {

@@ -62,9 +62,20 @@ export class UpstreamSubscriptions {
 
   /** After a reconnect: every subscription again, under the same caller-visible ids. */
   reestablish(): void {
-    for (const sub of this.#subs.values()) {
-      this.#establish(sub).catch((e) => this.#log.warn("re-subscribing failed", { error: String(e) }));
-    }
+    for (const sub of this.#subs.values()) this.#again(sub, 0);
+  }
+
+  /** One re-subscription; a failure is retried while connected (a later reconnect starts over). */
+  #again(sub: Sub, attempt: number): void {
+    this.#establish(sub).catch((e) => {
+      this.#log.warn("re-subscribing failed; retrying", { attempt, error: e instanceof Error ? e.message : String(e) });
+      if (!this.#subs.has(sub.id) || !this.#connected()) return;
+      const t = setTimeout(
+        () => this.#subs.has(sub.id) && this.#connected() && this.#again(sub, attempt + 1),
+        Math.min(2000, 100 * 2 ** attempt),
+      );
+      (t as { unref?: () => void }).unref?.();
+    });
   }
 
   notify(notice: SubscriptionNotice): void {

@@ -75,6 +75,7 @@ export class WsTransport implements RpcTransport {
       close: (wasOpen) => {
         if (wasOpen) this.#lost();
       },
+      down: (reason) => this.#failAll(new UpstreamError("upstream_unavailable", `the upstream WebSocket is known to be down: ${reason}`)),
       wanted: () => this.#pending.size > 0 || this.subscriptions.size > 0,
       keepAlive: () => void this.call("eth_chainId", []).catch(() => {}),
     });
@@ -125,20 +126,43 @@ export class WsTransport implements RpcTransport {
           reject(new UpstreamError("upstream_timeout", `upstream WebSocket did not answer ${method} within ${this.#timeoutMs} ms`));
         }, this.#timeoutMs),
       };
+      if (!this.#socket.connected && this.#socket.down) {
+        // Known down: fail at once (SPEC §6), and try to connect again for the calls to come.
+        clearTimeout(p.timer);
+        void this.#socket.ensureConnected().catch(() => {});
+        reject(new UpstreamError("upstream_unavailable", `the upstream WebSocket is known to be down: ${this.#socket.down}`));
+        return;
+      }
       this.#pending.set(id, p);
       if (this.#socket.connected) this.#send(id, p);
-      else void this.#socket.ensureConnected();
+      else void this.#socket.ensureConnected().catch(() => {});
     });
+  }
+
+  /** Known health of the upstream WebSocket: connected (up), known down, or not tried yet. */
+  health(): { upstream: string; status: "up" | "down" | "unknown"; reason: string | null }[] {
+    const current = this.#socket.label;
+    return this.upstreams.map((u) => ({
+      upstream: u,
+      status: this.#socket.connected && u === current ? "up" : this.#socket.down ? "down" : "unknown",
+      reason: this.#socket.down,
+    }));
+  }
+
+  /** Rejects every call waiting for an answer (the connection is known to be down, or closing). */
+  #failAll(e: UpstreamError): void {
+    for (const [id, p] of this.#pending) {
+      this.#pending.delete(id);
+      clearTimeout(p.timer);
+      this.#record(p.method, "upstream_error", p.started);
+      p.reject(e);
+    }
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     const reason = new UpstreamError("upstream_error", "the upstream WebSocket was closed (shutting down)");
-    for (const [id, p] of this.#pending) {
-      clearTimeout(p.timer);
-      p.reject(reason);
-      this.#pending.delete(id);
-    }
+    this.#failAll(reason);
     this.#socket.close(reason);
   }
 

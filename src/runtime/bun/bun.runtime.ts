@@ -51,7 +51,7 @@ const BunWebSocket = WebSocket as unknown as new (url: string, options: Bun.WebS
 
 export function bunRuntime(config: Config, log: Logger): RuntimeAdapters {
   return {
-    openStores: async () => openSqliteStores(config.dataDir, log),
+    openStores: () => openSqliteStores(config.dataDir, log, { synchronous: config.sync === "full" ? "FULL" : "NORMAL" }),
     // The Infura secret rides in the Authorization header, never in the URL.
     upstreamSocket: (url, headers) => new BunWebSocket(url, { headers }),
     upgradeWebSocket,

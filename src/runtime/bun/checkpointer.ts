@@ -19,7 +19,7 @@ export function startCheckpointer(db: Database, path: string, log: Logger, inter
   let stopped: (() => void) | null = null;
   worker.onmessage = (e: MessageEvent<{ pages?: number; error?: string; stopped?: boolean }>) => {
     if (e.data.stopped) return stopped?.();
-    if (e.data.error) log.warn("background checkpoint failed", { error: e.data.error });
+    if (e.data.error) log.limited("checkpoint", "warn", "background checkpoint failed", { error: e.data.error });
     if (e.data.pages) pages += e.data.pages;
   };
   worker.onerror = (e) => log.error("checkpoint worker failed", { error: e.message });

@@ -33,6 +33,7 @@ const DEFAULTS: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   PEXD_ETH_MAX_UPSTREAM_SUBSCRIPTIONS: "1000",
   PEXD_WS_MAX_CONNECTIONS_PER_IP: "64",
   PEXD_RELAY_MAX_CONNECTIONS_PER_IP: "32",
+  PEXD_SYNC: "normal",
 };
 
 const width = Math.max(...CONFIG_VARIABLES.map((v) => v.length));

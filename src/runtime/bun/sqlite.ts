@@ -42,10 +42,10 @@ export function openDatabase(dataDir: string, opts: OpenOptions = {}): { db: Dat
 }
 
 /** Every store on $PEXD_DATA_DIR/pexd.sqlite; a directory or file that cannot be used is a StorageOpenError. */
-export function openSqliteStores(dataDir: string, log: Logger): Stores {
+export async function openSqliteStores(dataDir: string, log: Logger, opts: OpenOptions = {}): Promise<Stores> {
   let opened: ReturnType<typeof openDatabase>;
   try {
-    opened = openDatabase(dataDir);
+    opened = openDatabase(dataDir, opts);
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
     const hint = /not a database|malformed|corrupt/i.test(reason)
@@ -57,7 +57,7 @@ export function openSqliteStores(dataDir: string, log: Logger): Stores {
   if (applied.length) log.info("migrations applied", { applied });
   // WAL checkpoints run off the serving thread.
   const checkpointer = startCheckpointer(db, path, log);
-  return sqliteStores({
+  const stores = sqliteStores({
     writer: db,
     location: path,
     openReader: (purpose) => {
@@ -72,8 +72,23 @@ export function openSqliteStores(dataDir: string, log: Logger): Stores {
     },
     closeWriter: async () => {
       await checkpointer.stop();
-      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      try {
+        db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      } catch {
+        /* a full or read-only disk: the WAL stays, and is replayed at the next start */
+      }
       db.close();
     },
   });
+  // A database that opens but cannot be written (a read-only file or mount: SQLite then opens it
+  // read-only without a word) is refused now, not at the first client's write.
+  try {
+    await stores.probeWrite();
+  } catch (e) {
+    await stores.close().catch(() => {});
+    throw new StorageOpenError(
+      `the database in PEXD_DATA_DIR=${dataDir} cannot be written: ${e instanceof Error ? e.message : String(e)} (check that the file and its directory are writable by the service user and the disk is not full or mounted read-only)`,
+    );
+  }
+  return stores;
 }

@@ -2,6 +2,7 @@
 // write outside it: an autocommit statement issued while a batch is open would silently join that
 // batch and be acknowledged before its COMMIT — a lost write after kill -9.
 import { nextTurn } from "../../next-turn.ts";
+import { sqliteFault, type StorageFault } from "../storage.errors.ts";
 import type { SqliteDatabase } from "./db.ts";
 
 interface Entry {
@@ -34,6 +35,8 @@ export class SqliteCommitter {
   #rollbackTo;
   /** Commits issued (observability and tests). */
   commits = 0;
+  /** The last write the storage refused (disk full, read-only, I/O), until a commit succeeds again. */
+  fault: StorageFault | null = null;
 
   constructor(db: SqliteDatabase, opts: CommitterOptions = {}) {
     this.#groupCommit = opts.groupCommit ?? true;
@@ -64,24 +67,59 @@ export class SqliteCommitter {
    */
   run(fn: () => void, undo?: () => void): Promise<void> {
     if (!this.#batch) {
-      this.#begin.run();
+      try {
+        this.#begin.run();
+      } catch (e) {
+        return Promise.reject(this.#noted(e));
+      }
       this.#batch = [];
       if (this.#groupCommit) this.#schedule(() => this.flush());
     }
     const batch = this.#batch;
     let error: unknown = null;
-    this.#savepoint.run();
     try {
-      fn();
-      this.#release.run();
+      this.#savepoint.run();
+      try {
+        fn();
+        this.#release.run();
+      } catch (e) {
+        this.#rollbackTo.run();
+        this.#release.run();
+        error = e;
+      }
     } catch (e) {
-      this.#rollbackTo.run();
-      this.#release.run();
       error = e;
+    }
+    const fault = sqliteFault(error);
+    if (fault) {
+      // The storage refused a write: SQLite may already have rolled the whole transaction back, so
+      // nothing of this batch is kept or acknowledged (later writes would otherwise run outside it).
+      this.#abandon(batch, this.#noted(fault));
+      return Promise.reject(fault);
     }
     const p = new Promise<void>((resolve, reject) => batch.push({ resolve, reject, error, undo: error ? undefined : undo }));
     if (!this.#groupCommit) this.flush();
     return p;
+  }
+
+  /** Rolls the open batch back and rejects its callers. */
+  #abandon(batch: Entry[], reason: unknown): void {
+    if (this.#batch === batch) this.#batch = null;
+    try {
+      this.#rollback.run();
+    } catch {
+      /* already rolled back by SQLite */
+    }
+    for (const w of batch) w.undo?.();
+    for (const h of this.#after) h();
+    for (const w of batch) w.reject(reason);
+  }
+
+  /** Records a storage fault (for readiness) and returns what callers are told. */
+  #noted(e: unknown): unknown {
+    const fault = sqliteFault(e);
+    if (fault) this.fault = fault;
+    return fault ?? e;
   }
 
   /** Like run(), then commits at once (with whatever else the open batch holds). */
@@ -102,7 +140,7 @@ export class SqliteCommitter {
       for (const h of this.#before) h();
       this.#commit.run();
     } catch (e) {
-      failure = e;
+      failure = this.#noted(e);
       try {
         this.#rollback.run();
       } catch {
@@ -110,6 +148,8 @@ export class SqliteCommitter {
       }
       for (const w of batch) w.undo?.();
     }
+    // A committed write proves the storage takes writes again (an empty commit proves nothing).
+    if (!failure && batch.some((w) => !w.error)) this.fault = null;
     for (const h of this.#after) h();
     for (const w of batch) {
       if (failure) w.reject(failure);

@@ -19,8 +19,14 @@ export interface SqliteHandles {
   closeWriter(): Promise<void>;
 }
 
-export function sqliteStores(h: SqliteHandles): Stores {
+/** While writes fail, /ready tries one probe write at most this often. */
+export const PROBE_EVERY_MS = 1000;
+
+export function sqliteStores(h: SqliteHandles): Stores & { probeWrite(): Promise<void> } {
   const committer = new SqliteCommitter(h.writer);
+  const probe = h.writer.prepare("UPDATE storage_probe SET at = ? WHERE id = 1");
+  const probeWrite = () => committer.runNow(() => probe.run(new Date().toISOString()));
+  let lastProbe = 0;
   // Separate readers: the widget store keeps a read snapshot open for one event-loop turn.
   const widgetReader = h.openReader("widgets");
   const relayReader = h.openReader("relay");
@@ -32,7 +38,15 @@ export function sqliteStores(h: SqliteHandles): Stores {
     widgets,
     relay,
     location: h.location,
+    probeWrite,
+    // Known health: the last write refused stays the answer until a write succeeds (a client's, or
+    // this probe's, tried at most once a second).
     check: async () => {
+      if (committer.fault && Date.now() - lastProbe >= PROBE_EVERY_MS) {
+        lastProbe = Date.now();
+        await probeWrite().catch(() => {});
+      }
+      if (committer.fault) throw new Error(committer.fault.message);
       ping.get();
     },
     close: async () => {
