@@ -3,15 +3,19 @@
 // Usage: bun run bench/core-load.ts [--duration 5] [--rounds 3]
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
+import { parseCli } from "../scripts/lib/cli.ts";
 import { tempDir } from "../test/helpers/pexd.ts";
 import { ab, haveAb, haveWrk, markdownTable, median, startBaseline, startPexd, wrk, type WrkResult } from "./lib.ts";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const duration = arg("duration", 5);
-const rounds = arg("rounds", 3);
+/** The command line of this suite (bench/load.ts and bench/run.ts pass the same options through). */
+export const CORE_OPTIONS = {
+  duration: { type: "number", integer: true, min: 1, default: 5, arg: "S", help: "seconds per wrk run" },
+  rounds: { type: "number", integer: true, min: 1, default: 3, help: "interleaved rounds, median" },
+} as const;
+export interface CoreLoadOptions {
+  duration?: number;
+  rounds?: number;
+}
 
 const ALTERNATE = `local i = 0
 request = function()
@@ -28,7 +32,9 @@ export interface Row extends Record<string, string | number> {
   "RSS MiB": number;
 }
 
-export async function coreLoad(): Promise<Row[]> {
+export async function coreLoad(opts: CoreLoadOptions = {}): Promise<Row[]> {
+  const duration = opts.duration ?? CORE_OPTIONS.duration.default;
+  const rounds = opts.rounds ?? CORE_OPTIONS.rounds.default;
   if (!haveWrk()) throw new Error("wrk not installed (apt-get install wrk)");
   const base = await startBaseline();
   const info = await startPexd({ PEXD_LOG_LEVEL: "info" });
@@ -124,7 +130,13 @@ export async function coreLoad(): Promise<Row[]> {
 }
 
 if (import.meta.main) {
-  const rows = await coreLoad();
+  const { values } = parseCli({
+    usage: "bun run bench/core-load.ts [options]",
+    about: "HTTP load on the core routes (wrk -t1 -c50) beside a bare Bun.serve baseline measured in the same run.",
+    options: CORE_OPTIONS,
+  });
+  const { duration, rounds } = values;
+  const rows = await coreLoad({ duration, rounds });
   console.log(`wrk -t1 -c50, ${duration}s × ${rounds} rounds, median; ${new Date().toISOString()}\n`);
   console.log(markdownTable(rows));
   const get = (c: string) => rows.find((r) => r.case.startsWith(c))!["req/s"] as number;

@@ -2,6 +2,7 @@
 // real anvil behind a counting proxy: cached GET /blocknumber and POST /eth, the latency a cache miss
 // adds over calling anvil directly, upstream calls saved under a mixed load, and the cache bound.
 // Usage: bun run bench/eth-load.ts [--duration 5] [--rounds 1]
+import { parseCli } from "../scripts/lib/cli.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
 import { startCountingProxy } from "../test/helpers/counting-proxy.ts";
 import { UpstreamMetrics } from "../src/eth/eth.metrics.ts";
@@ -9,12 +10,15 @@ import { EthGateway } from "../src/eth/eth.gateway.ts";
 import { HttpTransport } from "../src/eth/http.transport.ts";
 import { haveWrk, luaRequest, markdownTable, median, startBaseline, startPexd, wrk } from "./lib.ts";
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const duration = Number(arg("duration") ?? 5);
-const rounds = Number(arg("rounds") ?? 1);
+const { values } = parseCli({
+  usage: "bun run bench/eth-load.ts [options]",
+  about: "The Ethereum gateway under HTTP load (wrk), anvil upstream, beside a bare Bun.serve baseline in the same run.",
+  options: {
+    duration: { type: "number", integer: true, min: 1, default: 5, arg: "S", help: "seconds per wrk run" },
+    rounds: { type: "number", integer: true, min: 1, default: 1, help: "rounds, median" },
+  },
+});
+const { duration, rounds } = values;
 
 if (!haveWrk()) {
   console.error("wrk not found (apt-get install -y wrk)");

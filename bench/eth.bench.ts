@@ -6,6 +6,13 @@ import { cacheKey, classify } from "../src/eth/eth.policy.ts";
 import { EthGateway } from "../src/eth/eth.gateway.ts";
 import { HttpTransport } from "../src/eth/http.transport.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
+import { parseCli } from "../scripts/lib/cli.ts";
+
+parseCli({
+  usage: "bun run bench/eth.bench.ts [options]",
+  about: "mitata: the gateway's per-request CPU on the cached path and the cache's insert-with-eviction cost (starts anvil)",
+  options: {},
+});
 
 const anvil = await startAnvil();
 const gw = new EthGateway({

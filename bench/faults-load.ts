@@ -3,17 +3,21 @@
 // its circuit has opened (the issue's "after the first timeout"); and the connections held to an
 // upstream under 200 concurrent reads. Beside a bare Bun.serve baseline in the same run.
 // Usage: bun run bench/faults-load.ts [--duration 10] [--rounds 3]
+import { parseCli } from "../scripts/lib/cli.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
 import { blackHole, connectionsTo } from "../test/helpers/net.ts";
 import { sample, until } from "../test/helpers/wait.ts";
 import { haveWrk, markdownTable, median, startBaseline, startPexd, wrk } from "./lib.ts";
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const duration = Number(arg("duration") ?? 10);
-const rounds = Number(arg("rounds") ?? 3);
+const { values } = parseCli({
+  usage: "bun run bench/faults-load.ts [options]",
+  about: "Upstream faults under load (a black-holed primary beside a healthy one), beside a bare Bun.serve baseline.",
+  options: {
+    duration: { type: "number", integer: true, min: 1, default: 10, arg: "S", help: "seconds per wrk run" },
+    rounds: { type: "number", integer: true, min: 1, default: 3, help: "rounds, median" },
+  },
+});
+const { duration, rounds } = values;
 if (!haveWrk()) {
   console.error("wrk not found (apt-get install -y wrk)");
   process.exit(1);

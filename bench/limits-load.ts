@@ -4,15 +4,19 @@
 //    p99 is compared with the same client's p99 when nobody floods.
 // Usage: bun run bench/limits-load.ts [--duration 5] [--rounds 5]
 import { readFileSync } from "node:fs";
+import { parseCli } from "../scripts/lib/cli.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
 import { haveWrk, luaRequest, markdownTable, median, startBaseline, startPexd, wrk } from "./lib.ts";
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const duration = Number(arg("duration") ?? 5);
-const rounds = Number(arg("rounds") ?? 5);
+const { values } = parseCli({
+  usage: "bun run bench/limits-load.ts [options]",
+  about: "The rate limiter under load: its cost, and a second client's p99 during a flood, beside a bare Bun.serve baseline.",
+  options: {
+    duration: { type: "number", integer: true, min: 1, default: 5, arg: "S", help: "seconds per wrk run" },
+    rounds: { type: "number", integer: true, min: 1, default: 5, help: "rounds, median" },
+  },
+});
+const { duration, rounds } = values;
 if (!haveWrk()) {
   console.error("wrk not found (apt-get install -y wrk)");
   process.exit(1);

@@ -10,6 +10,13 @@ import { bench, run } from "mitata";
 import { createLogger } from "../src/log.ts";
 import { HttpMetrics } from "../src/metrics/http.metrics.ts";
 import { memoryApp } from "../test/helpers/app.ts";
+import { parseCli } from "../scripts/lib/cli.ts";
+
+parseCli({
+  usage: "bun run bench/metrics.bench.ts [options]",
+  about: "the cost of the per-request HTTP metrics, in process (GET /current with and without the observer)",
+  options: {},
+});
 
 const metrics = new HttpMetrics();
 const observeRequest = (m: string, r: string, s: number, sec: number) => metrics.record(m, r, s, sec);

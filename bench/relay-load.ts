@@ -2,22 +2,32 @@
 //  1. ingest: frames/s into `pexd relay-server` from 50 concurrent senders (4 KiB documents) vs a bare
 //     Bun TCP echo server (bench/relay-echo.ts); every frame must be stored or counted.
 //  2. delay: anvil evm_mine → block stored by the relay server (watcher and server in one pexd), p50/p99.
-// usage: bun run bench/relay-load.ts [--senders 50] [--frames 400] [--rounds 3] [--blocks 200]
+// Usage: bun run bench/relay-load.ts [--senders 50] [--frames 400] [--rounds 3] [--blocks 200]
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { parseCli } from "../scripts/lib/cli.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
-import { CLI, ROOT, startPexd, tempDir } from "../test/helpers/pexd.ts";
+import { pexdCommand, ROOT, startPexd, tempDir } from "../test/helpers/pexd.ts";
 import { readFileSync, rmSync } from "node:fs";
 import { BENCH_DIR, markdownTable, median, rssKiB } from "./lib.ts";
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const SENDERS = arg("senders", 50);
-const FRAMES = arg("frames", 400);
-const ROUNDS = arg("rounds", 3);
-const BLOCKS = arg("blocks", 200);
+const { values } = parseCli({
+  usage: "bun run bench/relay-load.ts [options]",
+  about: "Relay ingest into `pexd relay-server` vs a bare TCP echo server, and the evm_mine → stored delay.",
+  options: {
+    senders: { type: "number", integer: true, min: 1, default: 50, help: "concurrent sender connections" },
+    frames: { type: "number", integer: true, min: 1, default: 400, help: "4 KiB frames per sender per round" },
+    rounds: { type: "number", integer: true, min: 1, default: 3, help: "alternating ingest rounds, median" },
+    blocks: {
+      type: "number",
+      integer: true,
+      min: 1,
+      default: 200,
+      help: "blocks mined for the delay figure (newHeads; polling: at most 20)",
+    },
+  },
+});
+const { senders: SENDERS, frames: FRAMES, rounds: ROUNDS, blocks: BLOCKS } = values;
 
 async function freePort(): Promise<number> {
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -77,7 +87,7 @@ const stats = async (url: string) => (await (await fetch(`${url}/stats`)).json()
 async function spawnQuiet(args: string[], env: Record<string, string>) {
   const dir = tempDir("pexd-bench-relay-");
   const httpPort = await freePort();
-  const proc = Bun.spawn([process.execPath, CLI, ...args], {
+  const proc = Bun.spawn(pexdCommand(args), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PEXD_PORT: String(httpPort), PEXD_DATA_DIR: dir, ...env },
     stdout: Bun.file(join(dir, "pexd.log")),

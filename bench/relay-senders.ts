@@ -2,14 +2,39 @@
 // F netstring frames of a 4 KiB block document as fast as backpressure allows, then half-closing.
 // echo mode: done when every byte came back; relay mode: done when the server closed every connection
 // (it has read and decoded everything). Prints {"ms":…,"frames":…}.
-export {};
+// Started by bench/relay-load.ts with positional arguments (that contract stays):
+// Usage: bun bench/relay-senders.ts [HOST [PORT [SENDERS [FRAMES [MODE [UNIQUE [BASE]]]]]]]
+import { parseCli } from "../scripts/lib/cli.ts";
+
+const ARGS = "HOST PORT SENDERS FRAMES MODE UNIQUE BASE";
+const { positionals, fail } = parseCli({
+  usage: `bun bench/relay-senders.ts [${ARGS.split(" ").join(" [")}${"]".repeat(7)}`,
+  about: 'The load generator of bench/relay-load.ts\'s ingest figure (started by it; prints {"ms":…,"frames":…}).',
+  options: {},
+  positionals: { name: ARGS, help: "in this order, each optional (below)", max: 7 },
+  notes: [
+    "  HOST     server address (default 127.0.0.1)",
+    "  PORT     server port",
+    "  SENDERS  concurrent connections (default 50)",
+    "  FRAMES   4 KiB frames per connection (default 1000)",
+    "  MODE     relay: done when the server closed every connection; echo: when every byte came back (default relay)",
+    "  UNIQUE   1: every frame a new block; 0: every sender sends the same blocks (default 1)",
+    "  BASE     first block number (default 1000000000)",
+  ].join("\n"),
+});
 const [host = "127.0.0.1", portArg = "0", sendersArg = "50", framesArg = "1000", mode = "relay", uniqueArg = "1", baseArg = "1000000000"] =
-  process.argv.slice(2);
-const port = Number(portArg);
-const senders = Number(sendersArg);
-const perSender = Number(framesArg);
+  positionals;
+const int = (name: string, s: string, max = Number.MAX_SAFE_INTEGER) => {
+  const n = Number(s);
+  return /^\d+$/.test(s) && n <= max ? n : fail(`${name}: not a whole number in 0..${max}: ${JSON.stringify(s)}`);
+};
+const port = int("PORT", portArg, 65535);
+const senders = int("SENDERS", sendersArg);
+const perSender = int("FRAMES", framesArg);
+if (mode !== "relay" && mode !== "echo") fail(`MODE: echo or relay, not ${JSON.stringify(mode)}`);
+if (uniqueArg !== "0" && uniqueArg !== "1") fail(`UNIQUE: 0 or 1, not ${JSON.stringify(uniqueArg)}`);
 const unique = uniqueArg === "1";
-const base = Number(baseArg);
+const base = int("BASE", baseArg);
 const enc = new TextEncoder();
 
 function frame(n: number): Uint8Array {

@@ -1,9 +1,17 @@
 // mitata: the relay's hot functions — netstring encode/decode of 4 KiB documents (whole, split
 // into TCP-sized chunks, coalesced), the meta-tag read the server does per frame, and rendering.
+// Usage: bun run bench/relay.bench.ts [--json]
 import { bench, do_not_optimize, group, run, summary } from "mitata";
+import { parseCli } from "../scripts/lib/cli.ts";
 import { BlockTemplate, parseBlock, readBlockMeta } from "../src/relay/block-doc.ts";
 import { BLOCK_TEMPLATE } from "../src/relay/block.template.ts";
 import { encodeNetstring, NetstringDecoder } from "../src/relay/netstring.ts";
+
+const { values } = parseCli({
+  usage: "bun run bench/relay.bench.ts [options]",
+  about: "mitata: the relay's netstring codec on 4 KiB documents, the per-frame meta read, and rendering.",
+  options: { json: { type: "boolean", help: "mitata's JSON output instead of its table" } },
+});
 
 const template = new BlockTemplate(BLOCK_TEMPLATE);
 const block = parseBlock({
@@ -41,4 +49,4 @@ group("block document", () => {
   bench("render (watcher, per block)", () => do_not_optimize(template.render(block)));
 });
 
-await run({ format: process.argv.includes("--json") ? "json" : "mitata" });
+await run({ format: values.json ? "json" : "mitata" });

@@ -2,29 +2,18 @@
 // run, metrics middleware on and off), the other suites present in bench/, and writes
 // bench/results/<date>.md with tables and SVG plots of throughput and latency per route.
 // Usage: bun run bench/run.ts [--only http,micro,core,widgets,…] [--duration 5] [--rounds 3] [--list]
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+//          [--data-dir DIR --widgets N [--skip-small]] [--cases a,b]   (the widgets suite's options, as bench/load.ts)
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { basename, join, resolve } from "node:path";
+import { parseCli } from "../scripts/lib/cli.ts";
 import { BENCH_DIR, haveWrk, median, startBaseline, startPexd, wrk, markdownTable, type WrkResult } from "./lib.ts";
+import { SUITE_OPTIONS, SUITES, suiteOptionsFrom } from "./load.ts";
 import { renderMarkdown, renderSvg, type RouteResult, type Section } from "./report.ts";
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const duration = Number(arg("duration") ?? 5);
-const rounds = Number(arg("rounds") ?? 3);
-const RESULTS = resolve(BENCH_DIR, "results");
-
-type Rows = Record<string, string | number>[];
-
-/** Suites from bench/load.ts (core, widgets, …), when that file exists. */
-async function loadSuites(): Promise<Record<string, () => Promise<Rows>>> {
-  const file = resolve(BENCH_DIR, "load.ts");
-  if (!existsSync(file)) return {};
-  const mod = (await import(file)) as { SUITES?: Record<string, () => Promise<Rows>> };
-  return mod.SUITES ?? {};
-}
+/** Suites of bench/load.ts (core, widgets, …): run in this process. */
+const suites = SUITES;
+const suiteFiles = new Set(Object.keys(suites).map((s) => `${s}-load.ts`));
 
 /**
  * Other load scripts (bench/<name>-load.ts) that bench/load.ts does not drive: run as subprocesses.
@@ -35,6 +24,49 @@ function extraScripts(loadSuiteFiles: Set<string>): string[] {
     .filter((f) => f.endsWith("-load.ts") && !loadSuiteFiles.has(f))
     .sort();
 }
+const extras = extraScripts(suiteFiles);
+const micro = readdirSync(BENCH_DIR)
+  .filter((f) => f.endsWith(".bench.ts"))
+  .sort();
+const ALL = ["http", ...(micro.length ? ["micro"] : []), ...Object.keys(suites), ...extras.map((f) => basename(f, ".ts"))];
+
+const { values, fail } = parseCli({
+  usage: "bun run bench/run.ts [options]",
+  about: "`make bench`: every suite (or --only some), written to bench/results/<date>.md with SVG plots.",
+  options: {
+    only: { type: "string", arg: "LIST", help: `comma-separated, of: ${ALL.join(",")} (default all)` },
+    list: { type: "boolean", help: "print the suite names and exit" },
+    ...SUITE_OPTIONS,
+    duration: {
+      type: "number",
+      integer: true,
+      min: 1,
+      arg: "S",
+      help: "seconds per wrk run (default 5; the core and widgets suites keep their own when not given)",
+    },
+    rounds: {
+      type: "number",
+      integer: true,
+      min: 1,
+      help: "interleaved rounds, median (default 3; the core and widgets suites keep their own when not given)",
+    },
+  },
+  notes:
+    "--data-dir, --widgets, --skip-small and --cases are the widgets suite's (bench/widgets-load.ts).\n" +
+    "--duration and --rounds go to the bench/*-load.ts scripts too, to each that takes them (per its --help).",
+});
+const duration = values.duration ?? 5;
+const rounds = values.rounds ?? 3;
+const only = values.only?.split(",").filter(Boolean);
+const unknownSuites = only?.filter((o) => !ALL.includes(o)) ?? [];
+if (only && (only.length === 0 || unknownSuites.length))
+  fail(`--only: unknown suite(s) ${unknownSuites.join(", ")}; have: ${ALL.join(", ")}`);
+const want = (s: string) => !only || only.includes(s);
+const parsedSuiteOpts = suiteOptionsFrom(values, Object.keys(suites).filter(want));
+const suiteOpts = typeof parsedSuiteOpts === "string" ? fail(parsedSuiteOpts) : parsedSuiteOpts;
+const RESULTS = resolve(BENCH_DIR, "results");
+
+type Rows = Record<string, string | number>[];
 
 const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, "g");
 const stripAnsi = (s: string) => s.replace(ANSI, "");
@@ -48,6 +80,13 @@ async function runScript(file: string, args: string[] = []): Promise<string> {
   const out = await new Response(proc.stdout).text();
   const code = await proc.exited;
   return stripAnsi(out).trim() + (code === 0 ? "" : `\n\n(exited with status ${code})`);
+}
+
+/** The options a bench script takes, read from its --help (which starts nothing). */
+async function optionsOf(file: string): Promise<Set<string>> {
+  const proc = Bun.spawn([process.execPath, "run", join(BENCH_DIR, file), "--help"], { stdout: "pipe", stderr: "ignore" });
+  const out = await new Response(proc.stdout).text();
+  return new Set((await proc.exited) === 0 ? out.match(/--[a-z][a-z0-9-]*/g) : []);
 }
 
 /** CPU time (user + system, all threads) of a process in clock ticks (100/s on Linux). */
@@ -178,21 +217,10 @@ function rowsToRoutes(rows: Rows): RouteResult[] | null {
 }
 
 async function main() {
-  const suites = await loadSuites();
-  const suiteFiles = new Set(Object.keys(suites).map((s) => `${s}-load.ts`));
-  const extras = extraScripts(suiteFiles);
-  const micro = readdirSync(BENCH_DIR)
-    .filter((f) => f.endsWith(".bench.ts"))
-    .sort();
-  const all = ["http", ...(micro.length ? ["micro"] : []), ...Object.keys(suites), ...extras.map((f) => basename(f, ".ts"))];
-  if (process.argv.includes("--list")) {
-    console.log(all.join("\n"));
+  if (values.list) {
+    console.log(ALL.join("\n"));
     return;
   }
-  const only = arg("only")?.split(",").filter(Boolean);
-  const unknown = only?.filter((o) => !all.includes(o)) ?? [];
-  if (unknown.length) throw new Error(`unknown suite(s) ${unknown.join(", ")}; have: ${all.join(", ")}`);
-  const want = (s: string) => !only || only.includes(s);
 
   const date = new Date();
   const stamp = date.toISOString().slice(0, 10);
@@ -213,7 +241,7 @@ async function main() {
   for (const [name, run] of Object.entries(suites)) {
     if (!want(name)) continue;
     console.error(`suite ${name}…`);
-    const rows = await run();
+    const rows = await run(suiteOpts);
     const asRoutes = rowsToRoutes(rows);
     let body = markdownTable(rows);
     if (asRoutes) {
@@ -232,10 +260,14 @@ async function main() {
   for (const f of extras) {
     if (!want(basename(f, ".ts"))) continue;
     console.error(`script ${f}…`);
-    sections.push({
-      title: `Script: bench/${f}`,
-      body: "```text\n" + (await runScript(f, ["--duration", String(duration), "--rounds", String(rounds)])) + "\n```",
-    });
+    // Each gets --duration and --rounds when it takes them (bench/relay-load.ts counts frames, not seconds).
+    const takes = await optionsOf(f);
+    const pass: [string, string][] = [
+      ["--duration", String(duration)],
+      ["--rounds", String(rounds)],
+    ];
+    const args = pass.flatMap(([flag, v]) => (takes.has(flag) ? [flag, v] : []));
+    sections.push({ title: `Script: bench/${f}`, body: "```text\n" + (await runScript(f, args)) + "\n```" });
   }
 
   const cpu = cpus();

@@ -2,14 +2,18 @@
 // also survives a power loss) against the default normal, on the two durable write paths: the
 // counter's POST /next (group commit) and POST /rpc/add_widget. wrk -c50, interleaved rounds.
 // Usage: bun run bench/sync-load.ts [--duration 5] [--rounds 3]
+import { parseCli } from "../scripts/lib/cli.ts";
 import { haveWrk, markdownTable, median, startBaseline, startPexd, wrk } from "./lib.ts";
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const duration = Number(arg("duration") ?? 5);
-const rounds = Number(arg("rounds") ?? 3);
+const { values } = parseCli({
+  usage: "bun run bench/sync-load.ts [options]",
+  about: "PEXD_SYNC=full against normal on POST /next and POST /rpc/add_widget (wrk -c50, interleaved rounds).",
+  options: {
+    duration: { type: "number", integer: true, min: 1, default: 5, arg: "S", help: "seconds per wrk run" },
+    rounds: { type: "number", integer: true, min: 1, default: 3, help: "rounds, median" },
+  },
+});
+const { duration, rounds } = values;
 if (!haveWrk()) {
   console.error("wrk not found (apt-get install -y wrk)");
   process.exit(1);

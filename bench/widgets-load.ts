@@ -1,25 +1,33 @@
 // HTTP load on the widgets routes (wrk -t1 -c50 keep-alive) against a bare Bun.serve baseline in
 // the same run: each route alone and the mixed 40% add / 40% associate / 10% remove / 10% read
 // profile, on a small database (10k seeded widgets) and, with --data-dir, on the 10M database.
-// Usage: bun run bench/widgets-load.ts [--data-dir /work/10m-data --widgets 10000000 [--skip-small]] [--duration 5] [--rounds 1] [--cases add,read]
+// Usage: bun run bench/widgets-load.ts [--data-dir /var/tmp/pexd-10m --widgets 10000000 [--skip-small]] [--duration 5] [--rounds 1] [--cases add,read]
 // The seeded serial numbers are s1-<zero-padded index> (scripts/seed.ts --seed 1).
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { parseCli } from "../scripts/lib/cli.ts";
 import { tempDir } from "../test/helpers/pexd.ts";
 import { haveWrk, markdownTable, median, startBaseline, startPexd, wrk, type WrkResult } from "./lib.ts";
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const duration = Number(arg("duration") ?? 5);
-const rounds = Number(arg("rounds") ?? 1);
-const bigDir = arg("data-dir");
-const bigN = Number(arg("widgets") ?? 10_000_000);
 const SMALL_N = 10_000;
-/** --cases add,read,page,associate,mixed (default all); --skip-small to load only --data-dir. */
-const only = arg("cases")?.split(",");
-const skipSmall = process.argv.includes("--skip-small");
+
+/** The command line of this suite (bench/load.ts and bench/run.ts pass the same options through). */
+export const WIDGETS_OPTIONS = {
+  "data-dir": { type: "string", arg: "DIR", help: "also load this seeded data dir (scripts/seed.ts --widgets N --seed 1)" },
+  widgets: { type: "number", integer: true, min: 1, default: 10_000_000, help: "widgets seeded in --data-dir" },
+  "skip-small": { type: "boolean", help: `load only --data-dir, not the ${SMALL_N.toLocaleString("en")}-widget database` },
+  duration: { type: "number", integer: true, min: 1, default: 5, arg: "S", help: "seconds per wrk run" },
+  rounds: { type: "number", integer: true, min: 1, default: 1, help: "rounds, median" },
+  cases: { type: "string", arg: "LIST", help: "comma-separated: add,read,page,associate,mixed (default all)" },
+} as const;
+export interface WidgetsLoadOptions {
+  dataDir?: string;
+  widgets?: number;
+  skipSmall?: boolean;
+  duration?: number;
+  rounds?: number;
+  cases?: string[];
+}
 
 const pad = (n: number) => String(Math.max(n - 1, 0)).length;
 
@@ -35,7 +43,8 @@ local hdr = { ["Content-Type"] = "application/json" }
 local function post(path, body) return wrk.format("POST", path, hdr, body) end
 `;
 
-const SCRIPTS = {
+/** The wrk Lua scripts per case (also the mixed profile of bench/widgets-pg-vs-reference.ts). */
+export const SCRIPTS = {
   add: (n: number, tag: string) =>
     pre(n, tag) +
     `request = function() i = i + 1
@@ -73,6 +82,16 @@ request = function()
   end
 end`,
 } as const;
+export const WIDGETS_CASES = Object.keys(SCRIPTS);
+
+/** What is wrong with these options (checked before anything starts), or null. */
+export function widgetsOptionsProblem(o: WidgetsLoadOptions): string | null {
+  const unknown = o.cases?.filter((c) => !WIDGETS_CASES.includes(c)) ?? [];
+  if (o.cases && (o.cases.length === 0 || unknown.length))
+    return `--cases: unknown case(s) ${unknown.join(",")}; have ${WIDGETS_CASES.join(",")}`;
+  if (o.skipSmall && !o.dataDir) return "--skip-small needs --data-dir (it would load nothing)";
+  return null;
+}
 
 interface Row extends Record<string, string | number> {
   database: string;
@@ -97,7 +116,13 @@ async function seedSmall(dir: string) {
 const dbSize = (dir: string) =>
   ["pexd.sqlite", "pexd.sqlite-wal"].reduce((s, f) => s + (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
 
-export async function widgetsLoad(): Promise<Row[]> {
+export async function widgetsLoad(opts: WidgetsLoadOptions = {}): Promise<Row[]> {
+  const duration = opts.duration ?? WIDGETS_OPTIONS.duration.default;
+  const rounds = opts.rounds ?? WIDGETS_OPTIONS.rounds.default;
+  const bigDir = opts.dataDir;
+  const bigN = opts.widgets ?? WIDGETS_OPTIONS.widgets.default;
+  const only = opts.cases;
+  const skipSmall = opts.skipSmall ?? false;
   if (!haveWrk()) throw new Error("wrk not installed (apt-get install wrk)");
   const smallDir = tempDir("pexd-widgets-bench-");
   await seedSmall(smallDir);
@@ -154,7 +179,34 @@ export async function widgetsLoad(): Promise<Row[]> {
   return rows;
 }
 
+/** The suite's options from the parsed command line (the same names in bench/load.ts and bench/run.ts). */
+export function widgetsOptionsFrom(v: {
+  "data-dir"?: string;
+  widgets?: number;
+  "skip-small"?: boolean;
+  duration?: number;
+  rounds?: number;
+  cases?: string;
+}): WidgetsLoadOptions {
+  return {
+    dataDir: v["data-dir"],
+    widgets: v.widgets,
+    skipSmall: v["skip-small"],
+    duration: v.duration,
+    rounds: v.rounds,
+    cases: v.cases?.split(",").filter(Boolean),
+  };
+}
+
 if (import.meta.main) {
-  const rows = await widgetsLoad();
+  const { values, fail } = parseCli({
+    usage: "bun run bench/widgets-load.ts [options]",
+    about: "HTTP load on the widgets routes (wrk -t1 -c50) beside a bare Bun.serve baseline measured in the same run.",
+    options: WIDGETS_OPTIONS,
+  });
+  const opts = widgetsOptionsFrom(values);
+  const problem = widgetsOptionsProblem(opts);
+  if (problem) fail(problem);
+  const rows = await widgetsLoad(opts);
   console.log(markdownTable(rows));
 }

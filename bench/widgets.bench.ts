@@ -1,15 +1,30 @@
 // mitata: each WidgetStore operation on the SQLite adapter, one commit per operation (group
 // commit off, so the figure is the transaction cost), on the 10M database made by scripts/seed.ts.
-// Usage: PEXD_DATA_DIR=/work/10m-data bun run bench/widgets.bench.ts [--widgets 10000000]
+// Usage: PEXD_DATA_DIR=/var/tmp/pexd-10m bun run bench/widgets.bench.ts [--widgets 10000000]
 // Mutations are paired (add+remove, associate+dissociate) so the database is left as it was.
 import { Database } from "bun:sqlite";
 import { bench, group, run } from "mitata";
+import { parseCli } from "../scripts/lib/cli.ts";
 import { openDatabase } from "../src/runtime/bun/sqlite.ts";
 import { SqliteWidgetStore } from "../src/storage/sqlite/widget.sqlite.ts";
 
-const dir = Bun.env.PEXD_DATA_DIR ?? "/work/10m-data";
-const i = process.argv.indexOf("--widgets");
-const n = i > 0 ? Number(process.argv[i + 1]) : 10_000_000;
+const DEFAULT_DIR = "/var/tmp/pexd-10m";
+const { values } = parseCli({
+  usage: "PEXD_DATA_DIR=DIR bun run bench/widgets.bench.ts [options]",
+  about: "mitata: each WidgetStore operation on the SQLite adapter, one commit each, on a seeded database.",
+  options: {
+    widgets: {
+      type: "number",
+      integer: true,
+      min: 1,
+      default: 10_000_000,
+      help: "widgets seeded in the database (scripts/seed.ts --seed 1)",
+    },
+  },
+  notes: `PEXD_DATA_DIR: the seeded data dir (default ${DEFAULT_DIR}); it is left as it was.`,
+});
+const dir = Bun.env.PEXD_DATA_DIR ?? DEFAULT_DIR;
+const n = values.widgets;
 const digits = String(n - 1).length;
 const seeded = (k: number) => `s1-${String(k % n).padStart(digits, "0")}`;
 

@@ -6,16 +6,20 @@
 //  3. RSS growth per idle client WebSocket (10,000 connections).
 // Usage: bun run bench/ws-load.ts [--duration 5] [--rounds 3] [--idle 10000]
 import { resolve } from "node:path";
+import { parseCli } from "../scripts/lib/cli.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
 import { BENCH_DIR, haveWrk, markdownTable, median, startBaseline, startPexd, wrk } from "./lib.ts";
 
-const arg = (name: string, d: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : d;
-};
-const duration = arg("duration", 5);
-const rounds = arg("rounds", 3);
-const idleN = arg("idle", 10_000);
+const { values } = parseCli({
+  usage: "bun run bench/ws-load.ts [options]",
+  about: "The WebSocket half under load (upstream multiplexer, /socket2socket, idle clients), each beside its baseline.",
+  options: {
+    duration: { type: "number", integer: true, min: 1, default: 5, arg: "S", help: "seconds per run" },
+    rounds: { type: "number", integer: true, min: 1, default: 3, help: "rounds, median" },
+    idle: { type: "number", integer: true, default: 10_000, help: "idle client WebSockets for the RSS figure (0: skip it)" },
+  },
+});
+const { duration, rounds, idle: idleN } = values;
 
 async function startEcho(): Promise<{ url: string; stop(): Promise<void> }> {
   const proc = Bun.spawn([process.execPath, resolve(BENCH_DIR, "ws-echo.ts")], { stdout: "pipe", stderr: "inherit" });

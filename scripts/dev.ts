@@ -1,11 +1,20 @@
 // `make run` / `make dev`: the service with its embedded defaults (SQLite in ./data). With no
 // Ethereum upstream in the environment it starts a local anvil chain (a block every second) on a
 // free port, points PEXD_ETH_HTTP_URL/PEXD_ETH_WS_URL at it, and stops it (by PID) on exit.
+// Usage: bun run scripts/dev.ts [--no-watch]
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { parseCli } from "./lib/cli.ts";
 
+const { values } = parseCli({
+  usage: "bun run scripts/dev.ts [options]",
+  about: "`make dev` / `make run`: the service with its embedded defaults, and a local anvil chain when no upstream is set.",
+  options: { "no-watch": { type: "boolean", help: "do not restart on source changes (bun --watch)" } },
+  notes:
+    "Environment: PEXD_* as for the service; with none of PEXD_ETH_HTTP_URL, PEXD_ETH_WS_URL and INFURA_PROJECT_ID set,\na local anvil (a block every second) is started and stopped with the service.",
+});
 const ROOT = resolve(import.meta.dir, "..");
-const watch = !process.argv.includes("--no-watch");
+const watch = !values["no-watch"];
 const set = (k: string) => (Bun.env[k] ?? "").trim() !== "";
 const env: Record<string, string | undefined> = { ...Bun.env };
 

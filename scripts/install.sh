@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# `make all`: installs pexd as a hardened systemd service (app /opt/pexd, data /var/lib/pexd, env
-# /etc/pexd/pexd.env kept if present), or stages the same files under DESTDIR. See README.md, "VPS install".
+# `make all`: installs pexd as a hardened systemd service (the executable /usr/local/bin/pexd, built
+# here or given as PEXD_BIN=dist/pexd; data /var/lib/pexd; env /etc/pexd/pexd.env kept if present;
+# docs and templates in /opt/pexd), or stages the same files under DESTDIR. See docs/operations.md.
+# `make all INSTANCES=8081,8082 [NGINX_PORT=80] [PEXD_DATABASE_URL=…] [PEXD_REDIS_URL=…]` installs one
+# pexd@<port>.service per port on a shared PostgreSQL (and Redis) behind nginx instead: see
+# docs/operations.md, "Scale-out".
 set -euo pipefail
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=paths.sh
 . "$SRC/scripts/paths.sh"
-# The unit's ExecStart names this path; ProtectHome hides any bun under /root or /home.
-BUN_BIN=/usr/local/bin/bun
+# The service is one executable (make build → dist/pexd, installed as $BIN from paths.sh): no Bun or
+# Node on the server at run time.
 
 say() { printf 'pexd install: %s\n' "$*"; }
 die() {
@@ -15,91 +19,58 @@ die() {
   exit 1
 }
 
-# Oldest Bun the app supports (package.json "engines") and the one to install (its devDependency).
-pkg_field() { sed -n "s/^ *\"$1\": *\"[^0-9]*\([0-9][0-9.]*\)\".*/\1/p" "$SRC/package.json" | head -n1; }
-BUN_MIN="$(pkg_field bun 2>/dev/null || true)"
-BUN_MIN="${BUN_MIN:-1.4.5}"
-BUN_VERSION="${BUN_VERSION:-$BUN_MIN}"
-
-version_ok() { [ -n "$1" ] && printf '%s\n%s\n' "$BUN_MIN" "$1" | sort -V -C; }
-is_elf() { [ -f "$1" ] && [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ]; }
-under_home() { case "$1" in /root/* | /home/*) return 0 ;; *) return 1 ;; esac; }
-
-# Makes $BUN_BIN a native Bun binary of at least BUN_MIN, installing one only when none fits.
-ensure_bun() {
-  if [ -x "$BUN_BIN" ] && version_ok "$("$BUN_BIN" --version 2>/dev/null || true)"; then
-    return
+# Bun, to build the executable: the one on PATH, or the one `make` keeps in node_modules (fetched
+# from npm by scripts/ensure-bun.sh, which installs npm first on Debian when it is missing).
+build_bun() {
+  local b
+  b="$(command -v bun 2>/dev/null || true)"
+  [ -n "$b" ] || b="$SRC/node_modules/.bin/bun"
+  if [ ! -x "$b" ]; then
+    bash "$SRC/scripts/ensure-bun.sh" >&2 || die "could not get Bun to build pexd (see above)"
   fi
-  local found real
-  found="$(command -v bun 2>/dev/null || true)"
-  if [ -n "$found" ] && version_ok "$("$found" --version 2>/dev/null || true)"; then
-    real="$(readlink -f "$found")"
-    if is_elf "$real"; then
-      link_bun "$real"
-      return
-    fi
-  fi
-  mkdir -p "$(dirname "$BUN_BIN")"
-  if command -v npm >/dev/null 2>&1; then
-    say "installing Bun $BUN_VERSION from npm"
-    # A dropped connection mid-download fails npm outright: try a few times before giving up.
-    local try
-    for try in 1 2 3; do
-      npm install -g --no-audit --no-fund --loglevel=error "bun@$BUN_VERSION" >/dev/null && break
-      [ "$try" = 3 ] && die "npm install -g bun@$BUN_VERSION failed"
-      say "npm install failed, retrying"
-      sleep 2
-    done
-    local root
-    root="$(npm root -g)"
-    real="$(readlink -f "$(npm prefix -g)/bin/bun" || true)"
-    # npm may skip bun's postinstall, which puts the native binary in place of bin/bun.exe.
-    if ! is_elf "$real"; then
-      real="$(find "$root/bun/node_modules" "$root/@oven" -path '*/bun-linux-*/bin/bun' -type f 2>/dev/null | head -n1 || true)"
-    fi
-    is_elf "$real" || die "npm installed Bun but no native binary was found under $root"
-    link_bun "$real"
-  elif command -v curl >/dev/null 2>&1; then
-    say "installing Bun $BUN_VERSION with Bun's official installer into /usr/local"
-    command -v unzip >/dev/null 2>&1 || die "Bun's installer needs unzip: apt-get install -y unzip"
-    curl -fsSL https://bun.sh/install | BUN_INSTALL=/usr/local bash -s "bun-v$BUN_VERSION" >/dev/null
-  else
-    die "Bun is missing and neither npm nor curl is available to install it (apt-get install -y curl unzip)"
-  fi
-  version_ok "$("$BUN_BIN" --version 2>/dev/null || true)" || die "$BUN_BIN is not Bun >= $BUN_MIN"
+  [ -x "$b" ] || die "no Bun at $b after scripts/ensure-bun.sh"
+  printf '%s' "$b"
 }
 
-link_bun() {
-  [ "$1" = "$BUN_BIN" ] && return
-  mkdir -p "$(dirname "$BUN_BIN")"
-  if under_home "$1"; then
-    # The service cannot see /root or /home: copy the binary out.
-    install -m 0755 "$1" "$BUN_BIN"
+# Puts the executable at $1: PEXD_BIN when given (built elsewhere with `make build`, so that this
+# server needs no Bun at all), else built here from the checkout in a scratch copy with only the
+# production dependencies (the checkout's own node_modules are left as they are).
+build_binary() {
+  local out="$1"
+  if [ -n "${PEXD_BIN:-}" ]; then
+    [ -x "$PEXD_BIN" ] || die "PEXD_BIN=$PEXD_BIN is not an executable file"
+    install -m 0755 "$PEXD_BIN" "$out"
   else
-    ln -sfn "$1" "$BUN_BIN"
+    local bun scratch
+    bun="$(build_bun)"
+    scratch="$(mktemp -d)"
+    # shellcheck disable=SC2064
+    trap "rm -rf '$scratch'" EXIT
+    say "building the executable with Bun $("$bun" --version)"
+    local items=(src db scripts/build.ts package.json bun.lock tsconfig.json bunfig.toml)
+    local present=()
+    for i in "${items[@]}"; do [ -e "$SRC/$i" ] && present+=("$i"); done
+    tar -C "$SRC" --exclude='*.test.ts' --exclude='node_modules' -cf - "${present[@]}" | tar -C "$scratch" -xf -
+    # --frozen-lockfile: exactly the dependency tree the repository tested.
+    (cd "$scratch" && "$bun" install --production --frozen-lockfile --no-progress >/dev/null) ||
+      die "bun install --production failed"
+    (cd "$scratch" && "$bun" run scripts/build.ts --outfile "$out" >/dev/null) || die "building the executable failed"
+    rm -rf "$scratch"
+    trap - EXIT
   fi
-  say "using Bun $("$BUN_BIN" --version) at $BUN_BIN"
+  "$out" --version >/dev/null || die "the executable does not run on this machine: $out"
 }
 
-# Copies the app's runtime files (no tests, no dev tooling) into $1 with root-owned, world-readable
-# modes, then installs the production dependencies there.
-build_tree() {
-  local dest="$1" bun="$2"
+# The reference copy under /opt/pexd: the README, the docs and the unit/env/nginx templates (the
+# service reads nothing from there).
+doc_tree() {
+  local dest="$1"
   rm -rf "$dest"
   mkdir -p "$dest"
-  local items=(src db bin systemd package.json bun.lock tsconfig.json bunfig.toml README.md)
   local present=()
-  for i in "${items[@]}"; do [ -e "$SRC/$i" ] && present+=("$i"); done
-  tar -C "$SRC" --exclude='*.test.ts' --exclude='node_modules' -cf - "${present[@]}" |
-    tar -C "$dest" --no-same-owner --no-same-permissions -xf -
-  # --frozen-lockfile: the installed dependency tree is exactly the one the repository tested.
-  (cd "$dest" && "$bun" install --production --frozen-lockfile --no-progress >/dev/null) ||
-    die "bun install --production failed in $dest"
-  # The app's own files are data to bun (0644; only bin/pexd runs directly); dependencies keep
-  # their executable bits but lose any group/other write.
-  find "$dest" -path "$dest/node_modules" -prune -o -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
-  chmod -R u+rwX,go+rX,go-w "$dest/node_modules"
-  chmod 0755 "$dest/bin/pexd"
+  for i in README.md LICENSE CHANGELOG.md docs systemd; do [ -e "$SRC/$i" ] && present+=("$i"); done
+  tar -C "$SRC" -cf - "${present[@]}" | tar -C "$dest" --no-same-owner --no-same-permissions -xf -
+  find "$dest" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
   if [ "$(id -u)" = 0 ]; then chown -R root:root "$dest"; fi
 }
 
@@ -130,23 +101,101 @@ env_value() {
   )
 }
 
-# ---- staged install: files only, no users, no Bun, no systemd --------------------------------
+# Sets NAME=value in the env file $2 (in place of its commented or active line) when the caller
+# passed NAME in the environment, e.g. `make all PEXD_DATABASE_URL=…`. The value may hold a password:
+# it is never printed.
+set_env_from_caller() {
+  local name="$1" file="$2" value="${!1:-}"
+  [ -n "$value" ] || return 0
+  case "$value" in *[[:space:]\"\'\\\$]*) die "$name must not contain spaces, quotes, backslashes or \$" ;; esac
+  (umask 077 && PEXD_VALUE="$value" awk -v name="$name" '
+    BEGIN { line = name "=" ENVIRON["PEXD_VALUE"] }
+    $0 ~ "^#?" name "=" { if (!done) print line; done = 1; next }
+    { print }
+    END { if (!done) print line }' "$file" >"$file.tmp") || die "could not write $file"
+  chmod 0640 "$file.tmp"
+  chown --reference="$file" "$file.tmp" 2>/dev/null || true
+  mv "$file.tmp" "$file"
+  say "set $name in $file"
+}
+
+# ---- scale-out: INSTANCES=8081,8082 (validated before anything is touched) ----------------------
+INSTANCES="${INSTANCES:-}"
+NGINX_PORT="${NGINX_PORT:-80}"
+PORTS=()
+if [ -n "$INSTANCES" ]; then
+  IFS=', ' read -r -a PORTS <<<"$INSTANCES"
+  seen=" "
+  for p in "${PORTS[@]}"; do
+    [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -ge 1024 ] && [ "$p" -le 65535 ] ||
+      die "INSTANCES: '$p' is not a port from 1024 to 65535 (the instances run without the right to bind lower ports)"
+    case "$seen" in *" $p "*) die "INSTANCES: port $p is listed twice" ;; esac
+    seen="$seen$p "
+  done
+  [ "${#PORTS[@]}" -gt 0 ] || die "INSTANCES is empty: give the instances' ports, e.g. INSTANCES=8081,8082"
+  [[ "$NGINX_PORT" =~ ^[0-9]+$ ]] && [ "$NGINX_PORT" -ge 1 ] && [ "$NGINX_PORT" -le 65535 ] || die "NGINX_PORT: '$NGINX_PORT' is not a port"
+  case "$seen" in *" $NGINX_PORT "*) die "NGINX_PORT $NGINX_PORT is also an instance's port" ;; esac
+  # Instances on separate SQLite files would each count on their own: they need the shared database.
+  if [ -z "${PEXD_DATABASE_URL:-}" ] && ! grep -q '^PEXD_DATABASE_URL=.' "$DESTDIR$ETC/pexd.env" 2>/dev/null; then
+    die "INSTANCES needs a shared PostgreSQL database: make all INSTANCES=$INSTANCES PEXD_DATABASE_URL=postgres://user:password@host/db
+  (or set PEXD_DATABASE_URL in $ETC/pexd.env); see docs/operations.md, \"Scale-out\""
+  fi
+fi
+
+# The shipped nginx site (systemd/nginx-pexd.conf) with its upstream block listing PORTS and its
+# listen lines on NGINX_PORT.
+render_nginx_site() {
+  local servers="" p
+  for p in "${PORTS[@]}"; do servers="$servers  server 127.0.0.1:$p max_fails=1 fail_timeout=2s;\n"; done
+  awk -v servers="$servers" -v port="$NGINX_PORT" '
+    /^upstream pexd \{/ { print; printf "%s", servers; skip = 1; next }
+    skip && /^  server / { next }
+    skip && /^\}/ { skip = 0 }
+    { sub(/listen 80;/, "listen " port ";"); sub(/listen \[::\]:80;/, "listen [::]:" port ";"); print }' "$SRC/systemd/nginx-pexd.conf"
+}
+
+# Waits up to 30 s for $1 (a local /health URL) to answer 200 (asked by the executable itself:
+# `pexd health`); on failure shows unit $2's status and log.
+wait_healthy() {
+  local url="$1" unit="$2" i
+  say "waiting for $url"
+  for i in $(seq 150); do
+    # The probe is local: a proxy from the environment must not carry it.
+    if env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY "$BIN" health "$url" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  systemctl --no-pager --full status "$unit" || true
+  journalctl --no-pager -u "$unit" -n 30 || true
+  die "$unit did not become healthy at $url"
+}
+
+# ---- staged install: files only, no users, no systemd ------------------------------------------
 if [ -n "$DESTDIR" ]; then
-  bun="$(command -v bun 2>/dev/null || true)"
-  [ -n "$bun" ] || bun="$BUN_BIN"
-  [ -x "$bun" ] || die "a staged install needs bun on PATH to install the dependencies"
   say "staging into $DESTDIR"
-  build_tree "$DESTDIR$APP" "$bun"
+  install -d -m 0755 "$DESTDIR$(dirname "$BIN")"
+  build_binary "$DESTDIR$BIN.new"
+  mv -f "$DESTDIR$BIN.new" "$DESTDIR$BIN"
+  doc_tree "$DESTDIR$APP"
   install -d -m 0755 "$DESTDIR/etc/systemd/system"
   install -m 0644 "$SRC/systemd/pexd.service" "$DESTDIR$UNIT"
   install -d -m 0750 "$DESTDIR$ETC" "$DESTDIR$DATA"
   [ -e "$DESTDIR$ETC/pexd.env" ] || new_env_file "$DESTDIR$ETC/pexd.env"
+  set_env_from_caller PEXD_DATABASE_URL "$DESTDIR$ETC/pexd.env"
+  set_env_from_caller PEXD_REDIS_URL "$DESTDIR$ETC/pexd.env"
+  if [ "${#PORTS[@]}" -gt 0 ]; then
+    install -m 0644 "$SRC/systemd/pexd@.service" "$DESTDIR$TEMPLATE_UNIT"
+    install -d -m 0755 "$DESTDIR$(dirname "$NGINX_SITE")"
+    render_nginx_site >"$DESTDIR$NGINX_SITE"
+    chmod 0644 "$DESTDIR$NGINX_SITE"
+  fi
   # Ownership needs the pexd account, which a staged install does not create.
   if [ "$(id -u)" = 0 ] && getent group pexd >/dev/null; then
     chown root:pexd "$DESTDIR$ETC" "$DESTDIR$ETC/pexd.env"
     chown pexd:pexd "$DESTDIR$DATA"
   fi
-  say "staged: $DESTDIR$APP, $DESTDIR$UNIT, $DESTDIR$ETC/pexd.env, $DESTDIR$DATA"
+  say "staged: $DESTDIR$BIN, $DESTDIR$APP, $DESTDIR$UNIT, $DESTDIR$ETC/pexd.env, $DESTDIR$DATA"
   exit 0
 fi
 
@@ -159,8 +208,6 @@ if [ ! -d /run/systemd/system ]; then
   On a VPS booted with systemd run 'sudo make all' again; to only stage the files, run: make all DESTDIR=/some/dir"
 fi
 
-ensure_bun
-
 if ! getent group pexd >/dev/null; then groupadd --system pexd; fi
 if ! id -u pexd >/dev/null 2>&1; then
   useradd --system --gid pexd --home-dir "$DATA" --no-create-home --shell /usr/sbin/nologin \
@@ -168,13 +215,15 @@ if ! id -u pexd >/dev/null 2>&1; then
   say "created system user pexd"
 fi
 
-# Build the new tree next to the old one and swap, so a failed build leaves the running version.
-say "installing the app into $APP"
-build_tree "$APP.new" "$BUN_BIN"
-if [ -d "$APP" ]; then
-  rm -rf "$APP.old"
-  mv "$APP" "$APP.old"
-fi
+# Build next to the running executable and rename over it (the running service keeps its file until
+# it restarts), so a failed build leaves the running version in place.
+build_binary "$BIN.new"
+chown root:root "$BIN.new"
+mv -f "$BIN.new" "$BIN"
+say "installed $BIN ($("$BIN" --version))"
+doc_tree "$APP.new"
+rm -rf "$APP.old"
+if [ -d "$APP" ]; then mv "$APP" "$APP.old"; fi
 mv "$APP.new" "$APP"
 rm -rf "$APP.old"
 
@@ -186,10 +235,63 @@ else
   chown root:pexd "$ETC/pexd.env"
   say "installed $ETC/pexd.env (edit it, then: systemctl restart pexd)"
 fi
+set_env_from_caller PEXD_DATABASE_URL "$ETC/pexd.env"
+set_env_from_caller PEXD_REDIS_URL "$ETC/pexd.env"
 # StateDirectory= creates it too; doing it here makes the data directory's owner explicit.
 install -d -m 0750 -o pexd -g pexd "$DATA"
 install -m 0644 "$SRC/systemd/pexd.service" "$UNIT"
 
+if [ "${#PORTS[@]}" -gt 0 ]; then
+  # ---- scale-out: pexd@<port> instances behind nginx ----
+  install -m 0644 "$SRC/systemd/pexd@.service" "$TEMPLATE_UNIT"
+  systemctl daemon-reload
+  # The single service would hold port 8081 and a database of its own.
+  if systemctl is-enabled --quiet pexd.service 2>/dev/null || systemctl is-active --quiet pexd.service; then
+    systemctl disable --now --quiet pexd.service || true
+    say "stopped and disabled pexd.service: the instances replace it"
+  fi
+  stop_instances "${PORTS[@]}"
+  # One instance at a time, each healthy before the next: an upgrade never takes them all down.
+  for p in "${PORTS[@]}"; do
+    systemctl enable --quiet "pexd@$p.service"
+    systemctl restart "pexd@$p.service"
+    wait_healthy "http://127.0.0.1:$p/health" "pexd@$p.service"
+  done
+
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    command -v apt-get >/dev/null 2>&1 || die "nginx is not installed and apt-get is not available to install it"
+    say "installing nginx (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null || die "apt-get install nginx failed"
+  fi
+  install -d -m 0755 "$(dirname "$NGINX_SITE")" "$(dirname "$NGINX_LINK")"
+  render_nginx_site >"$NGINX_SITE.tmp"
+  chmod 0644 "$NGINX_SITE.tmp"
+  mv "$NGINX_SITE.tmp" "$NGINX_SITE"
+  ln -sfn "$NGINX_SITE" "$NGINX_LINK"
+  # Debian's default site also listens on port 80 (as default_server) and would answer first.
+  if [ "$NGINX_PORT" = 80 ] && [ -L /etc/nginx/sites-enabled/default ]; then
+    rm -f /etc/nginx/sites-enabled/default
+    touch "$NGINX_DEFAULT_MARK"
+    say "disabled nginx's default site (make uninstall puts it back)"
+  fi
+  nginx -t -q 2>/tmp/pexd-nginx-test.$$ || {
+    cat /tmp/pexd-nginx-test.$$ >&2
+    rm -f /tmp/pexd-nginx-test.$$
+    die "nginx rejects the configuration (see above); the site is $NGINX_SITE"
+  }
+  rm -f /tmp/pexd-nginx-test.$$
+  systemctl enable --quiet nginx
+  systemctl reload-or-restart nginx
+  wait_healthy "http://127.0.0.1:$NGINX_PORT/health" nginx.service
+  addr="$(hostname -I 2>/dev/null | awk '{print $1}')"
+  say "pexd is running: ${#PORTS[@]} instances (pexd@{${INSTANCES// /}}) behind nginx at http://${addr:-127.0.0.1}:$NGINX_PORT/  (logs: journalctl -u 'pexd@*' -f)"
+  exit 0
+fi
+
+# ---- one service: pexd.service ----
+stop_instances
+remove_nginx_site
+rm -f "$TEMPLATE_UNIT"
 systemctl daemon-reload
 systemctl enable --quiet pexd.service
 # restart also starts a stopped service: a second `make all` is an in-place upgrade.
@@ -198,20 +300,7 @@ systemctl restart pexd.service
 host="$(env_value PEXD_HOST 127.0.0.1)"
 port="$(env_value PEXD_PORT 8081)"
 case "$host" in 0.0.0.0 | '') probe=127.0.0.1 ;; :: | '[::]') probe='[::1]' ;; *:*) probe="[$host]" ;; *) probe="$host" ;; esac
-health="http://$probe:$port/health"
-say "waiting for $health"
-# The probe is local: a proxy from the environment must not carry it.
-if ! (cd / && env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY "$BUN_BIN" -e '
-  const url = process.argv[1], end = Date.now() + 30_000;
-  for (;;) {
-    try { if ((await fetch(url, { signal: AbortSignal.timeout(2000) })).ok) process.exit(0); } catch {}
-    if (Date.now() > end) process.exit(1);
-    await Bun.sleep(200);
-  }' "$health"); then
-  systemctl --no-pager --full status pexd.service || true
-  journalctl --no-pager -u pexd.service -n 30 || true
-  die "pexd did not become healthy at $health"
-fi
+wait_healthy "http://$probe:$port/health" pexd.service
 
 systemctl --no-pager --full status pexd.service | head -n 12 || true
 case "$host" in

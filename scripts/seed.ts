@@ -2,15 +2,32 @@
 // ~2 on average, a share of them associated) into $PEXD_DATA_DIR/pexd.sqlite, the service's file.
 // Fast path: journal off and synchronous off during the load, serial numbers and ids generated in
 // ascending order so every index is appended to, multi-row INSERTs in large transactions.
+// With PEXD_DATABASE_URL set, the same widgets go to PostgreSQL instead (scripts/seed-postgres.ts, COPY).
 import { parseArgs } from "node:util";
 import { configOrExit } from "../src/runtime/bun/serve.ts";
+import { holderOf } from "../src/runtime/bun/data-dir.ts";
 import { openDatabase } from "../src/runtime/bun/sqlite.ts";
+import { mulberry32 } from "./lib/mulberry32.ts";
 
-const { values } = parseArgs({
-  args: Bun.argv.slice(2),
-  options: { widgets: { type: "string" }, seed: { type: "string", default: "1" }, help: { type: "boolean", short: "h" } },
-});
-const usage = "usage: bun run db:seed --widgets N [--seed S]   (database: $PEXD_DATA_DIR/pexd.sqlite, default ./data)";
+if (Bun.env.PEXD_DATABASE_URL) {
+  await import("./seed-postgres.ts");
+  process.exit(process.exitCode ?? 0);
+}
+
+const usage = `usage: bun run db:seed --widgets N [--seed S]
+  database: $PEXD_DATA_DIR/pexd.sqlite (default ./data), or PostgreSQL when PEXD_DATABASE_URL is set`;
+let values: { widgets?: string; seed?: string; help?: boolean };
+try {
+  ({ values } = parseArgs({
+    args: Bun.argv.slice(2),
+    options: { widgets: { type: "string" }, seed: { type: "string", default: "1" }, help: { type: "boolean", short: "h" } },
+    strict: true,
+    allowPositionals: false,
+  }));
+} catch (e) {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n${usage}\n`);
+  process.exit(64);
+}
 if (values.help) {
   console.log(usage);
   process.exit(0);
@@ -22,19 +39,15 @@ if (!Number.isSafeInteger(total) || total < 0 || !Number.isSafeInteger(seed) || 
   process.exit(64);
 }
 
-/** mulberry32: small, fast and reproducible across runs and platforms. */
-function rng(s: number) {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const config = configOrExit(Bun.env);
+// A running pexd serves from state it cached at start (the widget count): never write under it.
+const holder = holderOf(config.dataDir);
+if (holder !== null) {
+  process.stderr.write(`db:seed: PEXD_DATA_DIR=${config.dataDir} is in use by a running pexd (pid ${holder}): stop it first\n`);
+  process.exit(1);
+}
 const { db, path } = openDatabase(config.dataDir);
 const prefix = `s${seed}-`;
 if (db.prepare("SELECT 1 FROM widgets WHERE serial_number >= ? AND serial_number < ? LIMIT 1").get(prefix, `s${seed}.`)) {

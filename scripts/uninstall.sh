@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make uninstall`: stops and removes the pexd service and app; keeps /var/lib/pexd, /etc/pexd and
-# the pexd user unless PURGE=1. With DESTDIR, removes a staged install instead. See README.md, "VPS install".
+# `make uninstall`: stops and removes the pexd service (or its pexd@ instances and nginx site) and app; keeps /var/lib/pexd, /etc/pexd and
+# the pexd user unless PURGE=1. With DESTDIR, removes a staged install instead. See docs/operations.md.
 set -euo pipefail
 
 # shellcheck source=paths.sh
@@ -15,7 +15,7 @@ die() {
 purge() { [ "$PURGE" = 1 ] || [ "$PURGE" = yes ] || [ "$PURGE" = true ]; }
 
 if [ -n "$DESTDIR" ]; then
-  rm -rf "$DESTDIR$APP" "$DESTDIR$APP.new" "$DESTDIR$UNIT"
+  rm -rf "$DESTDIR$APP" "$DESTDIR$APP.new" "$DESTDIR$BIN" "$DESTDIR$UNIT" "$DESTDIR$TEMPLATE_UNIT" "$DESTDIR$NGINX_SITE"
   if purge; then rm -rf "$DESTDIR$DATA" "$DESTDIR$ETC"; fi
   say "removed the staged install under $DESTDIR$(purge || echo ' (kept data and env file)')"
   exit 0
@@ -25,16 +25,19 @@ fi
 
 if [ -d /run/systemd/system ]; then
   systemctl disable --now pexd.service >/dev/null 2>&1 || true
+  # Scale-out instances (make all INSTANCES=…), if any.
+  stop_instances
 else
   say "systemd is not running: removing the files only"
 fi
-rm -f "$UNIT"
+remove_nginx_site
+rm -f "$UNIT" "$TEMPLATE_UNIT"
 rm -rf "/etc/systemd/system/pexd.service.d"
 if [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   systemctl reset-failed pexd.service >/dev/null 2>&1 || true
 fi
-rm -rf "$APP" "$APP.new" "$APP.old" /var/cache/pexd
+rm -rf "$APP" "$APP.new" "$APP.old" "$BIN" "$BIN.new" /var/cache/pexd
 
 if purge; then
   rm -rf "$DATA" "$ETC"
@@ -44,4 +47,4 @@ if purge; then
 else
   say "removed pexd; kept the data in $DATA and the settings in $ETC (PURGE=1 removes them)"
 fi
-say "Bun ($(command -v bun 2>/dev/null || echo /usr/local/bin/bun)) was left installed"
+

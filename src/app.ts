@@ -1,4 +1,4 @@
-// The portable core: createApp(deps) returns the Hono app with the SPEC conventions (error body,
+// The portable core: createApp(deps) returns the Hono app with the documented conventions (error body,
 // 404/405, request ids, body limit, bearer token) and the meta routes; it knows no feature: modules
 // bring their routes. compose.ts assembles the deps; runtimes (src/runtime/*) serve app.fetch.
 import type { OpenAPIHono } from "@hono/zod-openapi";
@@ -11,6 +11,7 @@ import { AppError, errorBody } from "./errors.ts";
 import { StorageFault } from "./storage/storage.errors.ts";
 import { createRouter, type AppEnv } from "./http/context.ts";
 import { registerMetaRoutes, type AssetSource, type ReadinessCheck } from "./http/meta.routes.ts";
+import { BEARER_SCHEME, bearerScheme } from "./http/schemas.ts";
 import { MAX_BODY_BYTES, mutating, requestEdge, type RequestObserver } from "./http/middleware.ts";
 import { Clients, type RequestLimiter } from "./limits/request-limiter.ts";
 import type { Logger } from "./log.ts";
@@ -52,14 +53,31 @@ export function createApp(deps: AppDeps): App {
     if (err instanceof StorageFault) {
       log.limited(`storage_${err.kind}`, "error", "write refused by storage", { kind: err.kind, code: err.driverCode, route: c.req.path });
       return err.kind === "full"
-        ? c.json(errorBody("storage_full", "the disk is full: the change was not stored", err.message, "free disk space; nothing acknowledged was lost"), 507)
-        : c.json(errorBody("storage_unavailable", "storage cannot take writes: the change was not stored", err.message, "retry later"), 503);
+        ? c.json(
+            errorBody(
+              "storage_full",
+              "the disk is full: the change was not stored",
+              err.message,
+              "free disk space; nothing acknowledged was lost",
+            ),
+            507,
+          )
+        : c.json(
+            errorBody("storage_unavailable", "storage cannot take writes: the change was not stored", err.message, "retry later"),
+            503,
+          );
     }
     if (err instanceof HTTPException && err.status === 400) {
       // Hono's JSON validator: the body is not JSON.
       return c.json(errorBody("invalid_json", "request body is not valid JSON", err.message, null), 400);
     }
     if (err instanceof HTTPException) return c.json(errorBody("http_error", err.message || "request failed"), err.status);
+    if (c.req.raw.signal.aborted || err.name === "AbortError") {
+      // The body could not be read: the client sent a malformed one (the runtime already answered
+      // it 400 and closed) or went away. Its fault, not ours: counted as the 400 it got, not logged
+      // as an error.
+      return c.json(errorBody("invalid_request", "the request body could not be read", err.message || null, null), 400);
+    }
     // Rate-limited per error: a bug hit by every request must not flood the log (or the disk).
     log.limited(`unhandled ${err.message.slice(0, 120)}`, "error", "unhandled error", {
       route: c.req.path,
@@ -122,7 +140,7 @@ export function createApp(deps: AppDeps): App {
     ...(deps.assets ? { assets: deps.assets } : {}),
   });
   for (const m of deps.modules) m.register(app, { config, log, mutating: mut, clients, ...(limiter ? { limiter } : {}) });
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.openAPIRegistry.registerComponent("securitySchemes", BEARER_SCHEME, bearerScheme);
   return app;
 }
 

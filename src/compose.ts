@@ -18,9 +18,10 @@ import { BLOCK_TEMPLATE } from "./relay/block.template.ts";
 import { BlockWatcher, type HeadSource } from "./relay/block.watcher.ts";
 import { relayServerModule, relayWatcherModule } from "./relay/relay.module.ts";
 import { RelaySender } from "./relay/relay.sender.ts";
+import { WatcherLeadership } from "./relay/watcher.leader.ts";
 import { IDLE_TIMEOUT_S, RelayServer } from "./relay/relay.server.ts";
 import type { RuntimeAdapters } from "./runtime/runtime.port.ts";
-import type { Stores } from "./storage/ports.ts";
+import type { Lease, Stores } from "./storage/ports.ts";
 import { widgetsModule } from "./widgets/widgets.module.ts";
 
 export const MODULES = ["fib", "widgets", "eth", "relay-server", "relay-watcher", "metrics"] as const;
@@ -73,6 +74,13 @@ export async function compose(config: Config, runtime: RuntimeAdapters, o: Compo
     for (const c of shared.reverse()) await c().catch((e) => log.error("close failed", { error: String(e) }));
   };
 
+  if (runtime.close) shared.push(runtime.close);
+  await runtime.start?.();
+  checks.push(...(runtime.checks ?? []));
+  if (runtime.metrics) {
+    const families = runtime.metrics;
+    modules.push({ name: "runtime", register() {}, metrics: families });
+  }
   try {
     const stores = names.has("fib") || names.has("widgets") || names.has("relay-server") ? await runtime.openStores() : null;
     if (stores) {
@@ -95,7 +103,12 @@ export async function compose(config: Config, runtime: RuntimeAdapters, o: Compo
     const watch = names.has("relay-watcher") && config.relay.targets.length > 0;
     let eth: EthCore | null = null;
     if (names.has("eth") || (watch && upstreams)) {
-      const core = buildEthCore(config.eth, { log, connect: runtime.upstreamSocket, ...(runtime.fetch ? { fetch: runtime.fetch } : {}) });
+      const core = buildEthCore(config.eth, {
+        log,
+        connect: runtime.upstreamSocket,
+        shared: runtime.sharedCache,
+        ...(runtime.fetch ? { fetch: runtime.fetch } : {}),
+      });
       shared.push(() => core.close());
       core.start();
       eth = core;
@@ -107,7 +120,7 @@ export async function compose(config: Config, runtime: RuntimeAdapters, o: Compo
 
     if (stores && names.has("relay-server")) modules.push(await relayServer(config, runtime, stores, log, role));
     if (names.has("relay-watcher")) {
-      if (watch && eth?.tracker) modules.push(relayWatcher(config, runtime, eth, eth.tracker, log));
+      if (watch && eth?.tracker) modules.push(relayWatcher(config, runtime, eth, eth.tracker, log, stores?.watcherLease));
       else if (watch)
         log.warn("relay watcher off: PEXD_RELAY_TARGETS is set but no upstream (PEXD_ETH_HTTP_URL, PEXD_ETH_WS_URL or INFURA_PROJECT_ID)");
       else if (role === "relay-client") log.warn("relay-client: PEXD_RELAY_TARGETS is unset, nothing to do");
@@ -207,17 +220,28 @@ async function relayServer(config: Config, runtime: RuntimeAdapters, stores: Sto
   return relayServerModule({ store: stores.relay, server: { handler, listener }, blocksAtStart });
 }
 
-function relayWatcher(config: Config, runtime: RuntimeAdapters, eth: EthCore, head: HeadSource, log: Logger): PexdModule {
-  const senders = config.relay.targets.map((t) => new RelaySender(t, runtime.tcp, log));
-  const watcher = new BlockWatcher({
-    // Block fetches go through the gateway: its cache, coalescing, failover and metrics.
-    rpc: (method, params) => eth.rpc(method, params),
-    head,
-    template: new BlockTemplate(BLOCK_TEMPLATE),
-    senders,
-    log,
-  });
+function relayWatcher(config: Config, runtime: RuntimeAdapters, eth: EthCore, head: HeadSource, log: Logger, lease?: Lease): PexdModule {
+  const make = (resumeAfter: bigint | null) => {
+    const senders = config.relay.targets.map((t) => new RelaySender(t, runtime.tcp, log));
+    const watcher = new BlockWatcher({
+      // Block fetches go through the gateway: its cache, coalescing, failover and metrics.
+      rpc: (method, params) => eth.rpc(method, params),
+      head,
+      template: new BlockTemplate(BLOCK_TEMPLATE),
+      senders,
+      log,
+      resumeAfter,
+    });
+    return { watcher, senders };
+  };
+  if (lease) {
+    // Instances sharing a database: the lease holder alone runs the watcher.
+    const lead = new WatcherLeadership({ lease, make, log });
+    lead.start();
+    return relayWatcherModule({ senders: () => lead.senders, leading: () => lead.leading, stop: () => lead.stop() });
+  }
+  const own = make(null);
   // Not awaited: an unreachable upstream at start-up must not hold the HTTP server back.
-  void watcher.start();
-  return relayWatcherModule({ watcher, senders });
+  void own.watcher.start();
+  return relayWatcherModule({ senders: () => own.senders, leading: () => true, stop: () => own.watcher.stop() });
 }

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { CONFIG_VARIABLES, ConfigError, parseConfig } from "./config.ts";
 
 describe("parseConfig", () => {
-  test("defaults are exactly SPEC's", () => {
+  test("defaults are exactly the contract's", () => {
     const c = parseConfig({});
     expect(c).toEqual({
       host: "127.0.0.1",
@@ -28,7 +28,7 @@ describe("parseConfig", () => {
     });
   });
 
-  test("every SPEC variable is known", () => {
+  test("every documented variable is known", () => {
     for (const v of [
       "PEXD_HOST",
       "PEXD_PORT",

@@ -64,6 +64,23 @@ const hostPort = z.string().transform((raw, ctx) => {
   return out;
 });
 
+/** One URL of these schemes (kept whole: it may carry a password, which is never shown). */
+const singleUrl = (protocols: readonly string[]) =>
+  z.string().transform((raw, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(raw.trim());
+    } catch {
+      ctx.addIssue({ code: "custom", message: "not a valid URL" });
+      return z.NEVER;
+    }
+    if (!protocols.includes(u.protocol)) {
+      ctx.addIssue({ code: "custom", message: `scheme must be one of ${protocols.join(" ")}` });
+      return z.NEVER;
+    }
+    return raw.trim();
+  });
+
 const rate = z.string().transform((raw, ctx) => {
   try {
     return parseRate(raw);
@@ -104,7 +121,7 @@ const methodGlobs = z.string().transform((raw, ctx) => {
   return list;
 });
 
-/** Methods that make the upstream node sign with its own keys (SPEC §6 default deny list). */
+/** Methods that make the upstream node sign with its own keys (docs/security.md default deny list). */
 export const DEFAULT_METHODS_DENY = "eth_sendTransaction,eth_sign,eth_signTransaction,eth_signTypedData*";
 
 /** Field name → variable name, so an error can name the variable exactly. */
@@ -145,6 +162,8 @@ const schema = z.object({
   PEXD_WS_MAX_CONNECTIONS_PER_IP: intIn(1, 1_000_000).default(64),
   PEXD_RELAY_MAX_CONNECTIONS_PER_IP: intIn(1, 1_000_000).default(32),
   PEXD_SYNC: z.enum(["normal", "full"], { message: "must be normal or full" }).default("normal"),
+  PEXD_DATABASE_URL: singleUrl(["postgres:", "postgresql:"]).optional(),
+  PEXD_REDIS_URL: singleUrl(["redis:", "rediss:"]).optional(),
 });
 
 /** Variables whose values may carry a secret: never echoed, not even when malformed. */
@@ -196,6 +215,10 @@ export interface Config {
   };
   relay: { port: number; targets: { host: string; port: number }[]; maxConnectionsPerIp: number };
   apiToken?: string;
+  /** postgres://…: every store on PostgreSQL (instances share it) instead of SQLite under dataDir. */
+  databaseUrl?: string;
+  /** redis://…: the gateway's shared second-level cache and the shared rate-limit buckets. */
+  redisUrl?: string;
   limits: {
     /** Per client: HTTP requests, JSON-RPC calls and client WebSocket messages; off when undefined. */
     rate?: RateRule;
@@ -243,6 +266,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(variable, problem);
   }
   const e = parsed.data;
+  if (e.PEXD_DATABASE_URL && e.PEXD_FIB_FLUSH_MS > 0) {
+    throw new ConfigError(
+      "PEXD_FIB_FLUSH_MS",
+      "must be 0 with PEXD_DATABASE_URL: instances sharing a database commit every step before answering",
+    );
+  }
   if (e.INFURA_PROJECT_SECRET && !e.INFURA_PROJECT_ID) {
     throw new ConfigError("INFURA_PROJECT_ID", "required when INFURA_PROJECT_SECRET is set");
   }
@@ -280,6 +309,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxConnectionsPerIp: e.PEXD_RELAY_MAX_CONNECTIONS_PER_IP,
     },
     ...(e.PEXD_API_TOKEN ? { apiToken: e.PEXD_API_TOKEN } : {}),
+    ...(e.PEXD_DATABASE_URL ? { databaseUrl: e.PEXD_DATABASE_URL } : {}),
+    ...(e.PEXD_REDIS_URL ? { redisUrl: e.PEXD_REDIS_URL } : {}),
     limits: {
       ...(e.PEXD_RATE_LIMIT ? { rate: e.PEXD_RATE_LIMIT } : {}),
       trustedProxies: e.PEXD_TRUSTED_PROXIES ?? [],

@@ -1,5 +1,5 @@
 // The error tree: every non-JSON-RPC failure becomes an AppError and, in one place (app.onError),
-// the SPEC error body {code, message, details, hint}.
+// the documented error body {code, message, details, hint}.
 
 export interface ErrorBody {
   code: string;

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fib } from "../src/fib/fib.math.ts";
-import { CLI, ROOT, startPexd, tempDir, type Pexd } from "./helpers/pexd.ts";
+import { pexdCommand, ROOT, startPexd, tempDir, type Pexd } from "./helpers/pexd.ts";
 
 const started: Pexd[] = [];
 afterAll(async () => {
@@ -101,7 +101,7 @@ describe("fibonacci end to end", () => {
     ["PEXD_LOG_LEVEL", "loud"],
     ["PEXD_FIB_FLUSH_MS", "soon"],
   ])("invalid %s stops start-up with exit 78 and one line naming it", async (variable, value) => {
-    const proc = Bun.spawn([process.execPath, CLI], {
+    const proc = Bun.spawn(pexdCommand(), {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", PEXD_DATA_DIR: tempDir(), [variable]: value },
       stdout: "pipe",
@@ -135,7 +135,7 @@ describe("fibonacci end to end", () => {
       const dir = tempDir();
       const dataDir = prepare(dir);
       const before = readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).length]);
-      const proc = Bun.spawn([process.execPath, CLI], {
+      const proc = Bun.spawn(pexdCommand(), {
         cwd: ROOT,
         env: { ...process.env, PEXD_PORT: "0", PEXD_DATA_DIR: dataDir },
         stdout: "pipe",
@@ -150,7 +150,7 @@ describe("fibonacci end to end", () => {
   }
 
   test("pexd --help lists every variable", async () => {
-    const proc = Bun.spawn([process.execPath, CLI, "--help"], { cwd: ROOT, stdout: "pipe" });
+    const proc = Bun.spawn(pexdCommand(["--help"]), { cwd: ROOT, stdout: "pipe" });
     const out = await new Response(proc.stdout).text();
     expect(await proc.exited).toBe(0);
     for (const v of ["PEXD_PORT", "PEXD_FIB_FLUSH_MS", "PEXD_API_TOKEN", "INFURA_PROJECT_SECRET", "PEXD_RELAY_TARGETS"])

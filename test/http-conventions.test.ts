@@ -1,4 +1,4 @@
-// SPEC "Conventions for every HTTP route", through the portable core with memory adapters.
+// the contract ("Conventions for every HTTP route", docs/protocols.md), through the portable core with memory adapters.
 import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, test } from "bun:test";
 import { requireJson } from "../src/http/middleware.ts";
@@ -47,7 +47,7 @@ describe("HTTP conventions", async () => {
     expect(r.status).toBe(405);
     expect(r.headers.get("allow")).toBe("GET, HEAD");
     expect((await r.json()).code).toBe("method_not_allowed");
-    // HEAD changes nothing: it is not allowed on a route that changes state (SPEC §6).
+    // HEAD changes nothing: it is not allowed on a route that changes state (docs/security.md).
     const r2 = await app.request("/next", { method: "PUT" });
     expect(r2.status).toBe(405);
     expect(r2.headers.get("allow")).toBe("GET, POST");
@@ -110,10 +110,10 @@ describe("bearer token", async () => {
       expect(b).toEqual({ code: "unauthorized", message: expect.any(String), details: null, hint: expect.any(String) });
       expect(JSON.stringify(b)).not.toContain("t0ken-xyz");
     }
-    expect(fib.current().index).toBe(0);
+    expect((await fib.current()).index).toBe(0);
     expect((await app.request("/next", { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
     expect((await app.request("/next", { headers: { authorization: "Bearer t0ken-xyz" } })).status).toBe(200);
-    expect(fib.current().index).toBe(1);
+    expect((await fib.current()).index).toBe(1);
   });
 
   test("read routes stay open", async () => {

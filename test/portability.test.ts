@@ -90,7 +90,7 @@ describe("portability", () => {
     expect(at(4).body).toEqual({ index: 2, value: "1" });
     expect(at(5).status).toBe(204);
     expect(at(6).body).toEqual({ widget_sn: "w1", widget_name: "one", slots: [{ port: "P", associated_with: null }] });
-    // The gateway module is there; with no upstream configured it says so (SPEC §3).
+    // The gateway module is there; with no upstream configured it says so (docs/ethereum.md).
     expect(at(7)).toMatchObject({ status: 503, body: { code: "upstream_not_configured" } });
     expect(at(8)).toMatchObject({ status: 200, body: { blocks: 0, frames: 0 } });
     expect(at(9).status).toBe(200);

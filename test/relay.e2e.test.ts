@@ -1,4 +1,4 @@
-// Block relay end to end (SPEC §4): the real Bun entry with a real anvil, real TCP clients (Bun
+// Block relay end to end (docs/relay.md): the real Bun entry with a real anvil, real TCP clients (Bun
 // sockets, node:net and Python's standard library), and the stats API read over HTTP.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
@@ -6,7 +6,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RelayBlockInfo, RelayClientStats, RelayTotals } from "../src/storage/relay.port.ts";
 import { startAnvil, type Anvil } from "./helpers/anvil.ts";
-import { CLI, ROOT, startPexd, tempDir, type Pexd } from "./helpers/pexd.ts";
+import { pexdCommand, ROOT, startPexd, tempDir, type Pexd } from "./helpers/pexd.ts";
 
 const enc = new TextEncoder();
 const frame = (payload: string | Uint8Array) => {
@@ -242,12 +242,66 @@ describe("relay server: raw clients", () => {
     );
     const code = await py.exited;
     expect(code).toBe(0);
-    expect(await new Response(py.stdout).text()).toContain("sent 3");
+    const out = await new Response(py.stdout).text();
+    expect(out).toContain("sent 3");
+    // It half-closes after writing and still reads each answer.
+    for (const n of [2000000, 2000001, 2000002]) expect(out).toContain(`block ${n}: 6:stored,`);
     const c = await until("python client", async () =>
       (await get<{ items: Client[] }>("/stats/clients")).items.find((x) => x.address === "127.0.0.3" && x.frames === 3),
     );
     expect(c).toMatchObject({ duplicates: 0, rejected: 0 });
     expect(await (await fetch(`${pexd.url}/stats/blocks/2000001`)).text()).toContain("python client");
+  });
+
+  test("20 senders that half-close right after writing each read their answer", async () => {
+    const send = (n: number) =>
+      new Promise<string>((resolve, reject) => {
+        const s = connect({ host: "127.0.0.1", port: relayPort, localAddress: "127.0.0.12", allowHalfOpen: true });
+        let got = "";
+        s.on("data", (d) => (got += d.toString()));
+        s.on("close", () => resolve(got));
+        s.on("error", reject);
+        s.on("connect", () => s.end(frame(doc(3_000_000 + n, "half-close"))));
+      });
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, n) => send(n)));
+    expect(answers).toEqual(Array.from({ length: 20 }, () => "6:stored,"));
+  });
+
+  test("a connection refused at the per-address limit reads busy, even while it keeps writing", async () => {
+    const from = "127.0.0.13";
+    // 32 connections mid-frame (not idle between frames: they cannot be evicted) fill the limit.
+    const held: Socket[] = [];
+    for (let i = 0; i < 32; i++) {
+      const s = connect({ host: "127.0.0.1", port: relayPort, localAddress: from });
+      s.on("error", () => {});
+      await new Promise((r) => s.once("connect", r));
+      s.write("100000:<html>");
+      held.push(s);
+    }
+    try {
+      const answer = await new Promise<string>((resolve) => {
+        const s = connect({ host: "127.0.0.1", port: relayPort, localAddress: from });
+        let got = "";
+        let err = "";
+        s.on("data", (d) => (got += d.toString()));
+        s.on("error", (e) => (err = e.message));
+        s.on("close", () => resolve(got || `nothing (${err})`));
+        // Keeps writing a big frame while the server refuses it.
+        s.on("connect", () => {
+          const chunk = Buffer.alloc(16 * 1024, 120);
+          s.write("900000:");
+          let n = 0;
+          const more = () => {
+            while (n++ < 40 && s.write(chunk));
+            if (n < 40) s.once("drain", more);
+          };
+          more();
+        });
+      });
+      expect(answer).toBe("4:busy,");
+    } finally {
+      for (const s of held) s.destroy();
+    }
   });
 
   test("every frame is stored or counted: frames = blocks stored + duplicates + rejected", async () => {
@@ -299,7 +353,7 @@ describe("relay roles from the command line", () => {
     const dir = tempDir();
     const file = join(dir, "not-a-dir");
     writeFileSync(file, "x");
-    const proc = Bun.spawn([process.execPath, CLI, "relay-server"], {
+    const proc = Bun.spawn(pexdCommand(["relay-server"]), {
       cwd: ROOT,
       env: { ...process.env, PEXD_PORT: "0", PEXD_DATA_DIR: file },
       stdout: "pipe",
@@ -313,7 +367,7 @@ describe("relay roles from the command line", () => {
   });
 
   test("--help lists the commands and every variable with its default", async () => {
-    const p = Bun.spawn([process.execPath, join(ROOT, "src/runtime/bun/cli.ts"), "--help"], { stdout: "pipe" });
+    const p = Bun.spawn(pexdCommand(["--help"]), { stdout: "pipe" });
     const out = await new Response(p.stdout).text();
     expect(await p.exited).toBe(0);
     expect(out).toContain("relay-server");

@@ -1,4 +1,4 @@
-// pexd against hostile clients (SPEC §6), through the real entry, a real anvil and real sockets. Each
+// pexd against hostile clients (docs/security.md), through the real entry, a real anvil and real sockets. Each
 // block reproduces a finding that held on the earlier main: the node's own signer reachable, no rate
 // limit, giant WebSocket messages buffered whole, idle relay connections turning sends into silent
 // losses, stored documents served as live HTML, HEAD stepping the counter, secrets echoed, real
@@ -9,7 +9,7 @@ import { createPublicClient, http, parseEther } from "viem";
 import { foundry } from "viem/chains";
 import { ANVIL_ADDRESS_0, signedTx, startAnvil, type Anvil } from "./helpers/anvil.ts";
 import { startCountingProxy, type CountingProxy } from "./helpers/counting-proxy.ts";
-import { CLI, ROOT, startPexd, type Pexd } from "./helpers/pexd.ts";
+import { pexdCommand, ROOT, startPexd, type Pexd } from "./helpers/pexd.ts";
 import { rssBytes, sample, until } from "./helpers/wait.ts";
 
 const JSON_CT = { "content-type": "application/json" };
@@ -340,6 +340,27 @@ describe("relay: senders count a block only when the server acknowledges it", ()
 });
 
 describe("HTTP semantics and secrets", () => {
+  test("a malformed chunked body is the client's fault: 400, never counted as a 500 nor logged as an error", async () => {
+    const p = await pexd({ PEXD_LOG_LEVEL: "info" });
+    for (const path of ["/rpc/associate_widgets", "/rpc/add_widget", "/eth"]) {
+      const answer = await new Promise<string>((resolve) => {
+        const s = connect(p.port, "127.0.0.1", () =>
+          s.write(
+            `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"wid\r\nzz\r\n`,
+          ),
+        );
+        let got = "";
+        s.on("data", (d) => (got += d.toString()));
+        s.on("close", () => resolve(got));
+        s.on("error", () => {});
+      });
+      expect(answer).toStartWith("HTTP/1.1 400");
+    }
+    const metrics = await (await fetch(`${p.url}/metrics`)).text();
+    expect(metrics).not.toMatch(/pexd_http_requests_total\{[^}]*status="5\d\d"/);
+    expect(p.logs.filter((l) => l.level === "error")).toEqual([]);
+  });
+
   test("HEAD /next and HEAD /reset change nothing (405); a lower-case bearer scheme is accepted", async () => {
     const p = await pexd({ PEXD_API_TOKEN: "Tok3n-value" });
     const auth = { authorization: "bearer Tok3n-value" };
@@ -360,7 +381,7 @@ describe("HTTP semantics and secrets", () => {
     ["PEXD_ETH_HTTP_URL", "ftp://user:pw-secret@host.example/KEY-secret"],
     ["INFURA_PROJECT_ID", "KEY-secret!"],
   ])("a malformed %s is named but never echoed (exit 78)", async (variable, value) => {
-    const proc = Bun.spawn([process.execPath, CLI], {
+    const proc = Bun.spawn(pexdCommand(), {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", PEXD_PORT: "0", [variable]: value },
       stdout: "pipe",

@@ -2,23 +2,24 @@
 // the right files and modes, and under a real systemd (nspawn) `make all` gives a healthy, restarting,
 // hardened service that keeps its state across kill -9, restarts, upgrades, reboots and uninstall.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./helpers/pexd.ts";
-import { cleanupStale, Container, containerUnavailable, ensureRoot, run } from "./helpers/nspawn.ts";
+import { cleanupStale, Container, containerOptedOut, copyRepository, ensureRoot, needContainer, run } from "./helpers/nspawn.ts";
+import { need, skipping } from "./helpers/requirements.ts";
 
 const UNIT = join(ROOT, "systemd/pexd.service");
-const isRoot = process.getuid?.() === 0;
-const analyze = Bun.which("systemd-analyze");
 const log = (s: string) => process.stdout.write(`[systemd.test] ${s}\n`);
 
-if (!analyze) log("skipping the systemd-analyze checks: systemd-analyze is not installed (apt-get install systemd)");
-
-describe.skipIf(!analyze)("systemd unit (systemd-analyze)", () => {
+// Missing tools fail these tests with the command that installs them (PEXD_TEST_SKIP=systemd or
+// root skips them instead): test/helpers/requirements.ts.
+describe.skipIf(skipping("systemd"))("systemd unit (systemd-analyze)", () => {
+  beforeAll(() => need("systemd"));
   // Root: the check needs a private mount namespace.
-  test.skipIf(!isRoot)("systemd-analyze verify prints nothing", async () => {
-    // verify checks that ExecStart exists: show it a /usr/local/bin/bun in a private mount namespace
+  test.skipIf(skipping("root"))("systemd-analyze verify prints nothing", async () => {
+    need("root");
+    // verify checks that ExecStart exists: show it a /usr/local/bin/pexd in a private mount namespace
     // (a tmpfs over /usr/local/bin there), without touching the host's.
     const bun = process.execPath;
     const r = await run([
@@ -28,7 +29,7 @@ describe.skipIf(!analyze)("systemd unit (systemd-analyze)", () => {
       "private",
       "bash",
       "-c",
-      'mount -t tmpfs tmpfs /usr/local/bin && ln -s "$1" /usr/local/bin/bun && exec systemd-analyze verify "$2"',
+      'mount -t tmpfs tmpfs /usr/local/bin && ln -s "$1" /usr/local/bin/pexd && exec systemd-analyze verify "$2"',
       "verify",
       bun,
       UNIT,
@@ -108,16 +109,17 @@ describe.skipIf(!Bun.which("bun") && !existsSync(process.execPath))("staged inst
     expect(mode("etc/pexd")).toBe("750");
     expect(mode("etc/pexd/pexd.env")).toBe("640");
     expect(mode("var/lib/pexd")).toBe("750");
+    // One executable; /opt/pexd holds only the docs and templates (no source, no node_modules).
+    expect(mode("usr/local/bin/pexd")).toBe("755");
+    const version = Bun.spawnSync([join(dest, "usr/local/bin/pexd"), "--version"]);
+    expect(version.exitCode).toBe(0);
+    expect(version.stdout.toString().trim()).toMatch(/^\d+\.\d+\.\d+/);
     expect(mode("opt/pexd")).toBe("755");
-    expect(mode("opt/pexd/bin/pexd")).toBe("755");
-    expect(mode("opt/pexd/src/runtime/bun/cli.ts")).toBe("644");
-    expect(mode("opt/pexd/package.json")).toBe("644");
-    // Runtime dependencies only: swagger-ui-dist is read at run time, dev tools are not installed.
-    expect(existsSync(join(dest, "opt/pexd/node_modules/hono/package.json"))).toBe(true);
-    expect(existsSync(join(dest, "opt/pexd/node_modules/swagger-ui-dist/swagger-ui.css"))).toBe(true);
-    expect(existsSync(join(dest, "opt/pexd/node_modules/typescript"))).toBe(false);
-    expect(existsSync(join(dest, "opt/pexd/node_modules/@foundry-rs"))).toBe(false);
-    expect(existsSync(join(dest, "opt/pexd/src/config.test.ts"))).toBe(false);
+    expect(mode("opt/pexd/README.md")).toBe("644");
+    expect(mode("opt/pexd/systemd/pexd.env")).toBe("644");
+    expect(existsSync(join(dest, "opt/pexd/docs/operations.md"))).toBe(true);
+    for (const absent of ["opt/pexd/src", "opt/pexd/node_modules", "opt/pexd/package.json"])
+      expect(existsSync(join(dest, absent))).toBe(false);
     // A new env file gets a random API token (shown once) and the rate limit on.
     const env = readFileSync(join(dest, "etc/pexd/pexd.env"), "utf8");
     const token = /^PEXD_API_TOKEN=([0-9a-f]{64})$/m.exec(env)?.[1];
@@ -126,17 +128,28 @@ describe.skipIf(!Bun.which("bun") && !existsSync(process.execPath))("staged inst
     expect(env).toMatch(/^PEXD_RATE_LIMIT=\d+\/s/m);
   });
 
-  test("a second staged install keeps an edited env file, token included", async () => {
+  test("a second staged install keeps an edited env file, token included; PEXD_BIN is installed as it is", async () => {
+    const bin = join(dest, "pexd-built-before");
+    copyFileSync(join(dest, "usr/local/bin/pexd"), bin);
+    chmodSync(bin, 0o755);
     const envPath = join(dest, "etc/pexd/pexd.env");
     writeFileSync(envPath, `${readFileSync(envPath, "utf8")}\n# edited by the operator\n`);
     const before = readFileSync(envPath, "utf8");
     const r = await run(["bash", join(ROOT, "scripts/install.sh")], {
       timeoutMs: 180_000,
-      env: { ...(process.env as Record<string, string>), DESTDIR: dest, PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH}` },
+      // PEXD_BIN: an executable built before (here: the first staged one) is installed as it is.
+      env: {
+        ...(process.env as Record<string, string>),
+        DESTDIR: dest,
+        PEXD_BIN: bin,
+        PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH}`,
+      },
     });
     expect(r.code).toBe(0);
     expect(readFileSync(envPath, "utf8")).toBe(before);
     expect(r.stdout).not.toContain("API token");
+    expect(r.stdout).not.toContain("building the executable");
+    rmSync(bin);
   });
 
   test("make uninstall DESTDIR=… keeps data and settings unless PURGE=1", async () => {
@@ -153,16 +166,16 @@ describe.skipIf(!Bun.which("bun") && !existsSync(process.execPath))("staged inst
   });
 });
 
-describe.skipIf(!isRoot || !Bun.which("setpriv"))("install script guards", () => {
+describe.skipIf(skipping("root"))("install script guards", () => {
   test("make all refuses to run as a non-root user", async () => {
+    need("root");
     const r = await run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", join(ROOT, "scripts/install.sh")]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("run as root");
   });
 });
 
-const unavailable = containerUnavailable();
-if (unavailable) log(`skipping the end-to-end systemd test: ${unavailable}`);
+const unavailable = containerOptedOut();
 
 describe.skipIf(unavailable !== null)("make all under a real systemd (systemd-nspawn, Debian bookworm)", () => {
   let c: Container | undefined;
@@ -195,19 +208,12 @@ describe.skipIf(unavailable !== null)("make all under a real systemd (systemd-ns
     );
 
   beforeAll(async () => {
+    needContainer();
     const root = await ensureRoot(log);
     await cleanupStale(tmpdir(), "pexd-nspawn-");
     const work = join(tmpdir(), `pexd-nspawn-${process.pid}`);
     c = await Container.create(root, work);
-    // The repository as a user would clone it: tracked and new files, no node_modules.
-    const list = await run(["git", "-C", ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard"]);
-    const files = list.stdout.split("\0").filter((f) => f && existsSync(join(ROOT, f)));
-    const dest = join(c.merged, "root/pexd");
-    mkdirSync(dest, { recursive: true });
-    const copy = await run(["bash", "-c", `tar -C "$1" --null -T - -cf - | tar -C "$2" -xf -`, "copy", ROOT, dest], {
-      stdin: new TextEncoder().encode(files.join("\0")),
-    });
-    if (copy.code !== 0) throw new Error(`copy failed: ${copy.stderr}`);
+    await copyRepository(c);
   }, 900_000);
 
   afterAll(async () => {
@@ -221,17 +227,21 @@ describe.skipIf(unavailable !== null)("make all under a real systemd (systemd-ns
     expect(existsSync(join(c!.merged, "opt/pexd"))).toBe(false);
   });
 
-  test("boots, and make all installs Bun and a healthy service", async () => {
+  test("boots, and make all builds the executable and installs a healthy service", async () => {
     await c!.boot();
     proxyEnv = await c!.startRegistryBridge();
     const t0 = performance.now();
     const r = await c!.exec(["make", "-C", "/root/pexd", "all"], { env: proxyEnv, timeoutMs: 300_000 });
-    log(`first make all (installs Bun from npm): ${Math.round(performance.now() - t0)} ms`);
+    log(`first make all (Bun from npm, builds the executable): ${Math.round(performance.now() - t0)} ms`);
     if (r.code !== 0) log(`make all output:\n${r.stdout}\n${r.stderr}`);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("pexd is running: http://");
     expect(r.stdout).toContain("Active: active (running)");
-    expect(await ok("readlink -f /usr/local/bin/bun")).not.toMatch(/^\/(root|home)\//);
+    // The service runs the executable; no Bun is installed for it (the build's Bun stays in the checkout).
+    expect(await ok("stat -c '%a %U' /usr/local/bin/pexd")).toBe("755 root");
+    expect(await show("ExecStart")).toContain("path=/usr/local/bin/pexd");
+    expect((await sh("command -v bun")).code).not.toBe(0);
+    expect((await sh("test -e /usr/local/bin/bun")).code).not.toBe(0);
     expect(await ok("systemctl is-enabled pexd")).toBe("enabled");
     expect(await ok("systemctl is-active pexd")).toBe("active");
     expect((await sh("systemctl status pexd --no-pager")).code).toBe(0);
@@ -243,7 +253,7 @@ describe.skipIf(unavailable !== null)("make all under a real systemd (systemd-ns
     expect(await show("LimitNOFILE")).toBe("65536");
     expect(await ok("stat -c '%a %U:%G' /etc/pexd/pexd.env")).toBe("640 root:pexd");
     expect(await ok("stat -c '%a %U:%G' /var/lib/pexd")).toBe("750 pexd:pexd");
-    expect(await ok("stat -c '%U' /opt/pexd/src/runtime/bun/cli.ts")).toBe("root");
+    expect(await ok("stat -c '%U' /opt/pexd/README.md")).toBe("root");
     expect((await sh("runuser -u pexd -- touch /opt/pexd/x")).code).not.toBe(0);
     expect(await show("MemoryMax")).toBe(String(768 * 1024 * 1024));
     expect(await show("MemoryHigh")).toBe(String(512 * 1024 * 1024));
@@ -359,7 +369,7 @@ describe.skipIf(unavailable !== null)("make all under a real systemd (systemd-ns
     expect(await get("/current")).toEqual({ index: 4, value: "3" });
     const u = await c!.exec(["make", "-C", "/root/pexd", "uninstall", "PURGE=1"], { timeoutMs: 120_000 });
     expect(u.code).toBe(0);
-    for (const path of ["/var/lib/pexd", "/etc/pexd", "/opt/pexd", "/etc/systemd/system/pexd.service"])
+    for (const path of ["/var/lib/pexd", "/etc/pexd", "/opt/pexd", "/usr/local/bin/pexd", "/etc/systemd/system/pexd.service"])
       expect((await sh(`test -e ${path}`)).code).not.toBe(0);
     expect((await sh("id -u pexd")).code).not.toBe(0);
   }, 400_000);

@@ -1,4 +1,4 @@
-// Upstreams that hang or vanish (SPEC §6), through the real entry and a real anvil: a silent primary
+// Upstreams that hang or vanish (docs/faults.md), through the real entry and a real anvil: a silent primary
 // beside a healthy secondary (hedged reads, the circuit opens, /ready stays 200 degraded), sockets
 // bounded under 200 concurrent reads, the upstream WebSocket known down (calls fail at once),
 // subscriptions resuming after 20 restarts of the node, and heads mined during an outage backfilled
@@ -144,11 +144,16 @@ describe("the upstream WebSocket", () => {
       const heads: number[] = [];
       const c = new WebSocket(`${p.url.replace(/^http/, "ws")}/eth`);
       await new Promise((res) => (c.onopen = res));
+      let subscribed: (ok: boolean) => void = () => {};
+      const answer = new Promise<boolean>((res) => (subscribed = res));
       c.onmessage = (e) => {
-        const m = JSON.parse(String(e.data)) as { method?: string; params?: { result: { number: string } } };
+        const m = JSON.parse(String(e.data)) as { id?: number; result?: string; method?: string; params?: { result: { number: string } } };
+        if (m.id === 1) subscribed(typeof m.result === "string");
         if (m.method === "eth_subscription") heads.push(Number(m.params!.result.number));
       };
       c.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_subscribe", params: ["newHeads"] }));
+      // A subscription the node confirmed (one asked while it is known down fails at once instead).
+      expect(await answer).toBe(true);
       const resumed: number[] = [];
       for (let i = 0; i < 20; i++) {
         await a.restart();

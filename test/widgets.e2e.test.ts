@@ -1,5 +1,5 @@
 // End to end against the real Bun entry: hundreds of concurrent associate / remove_widget /
-// remove_association calls competing for few slots, then every SPEC §2 invariant checked through
+// remove_association calls competing for few slots, then every docs/widgets.md invariant checked through
 // the read routes; then SIGKILL and restart: what was acknowledged is still there.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";

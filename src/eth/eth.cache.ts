@@ -85,3 +85,12 @@ export class ResponseCache {
     if (e.headDependent) this.#headKeys.delete(key);
   }
 }
+
+/**
+ * A second-level cache shared by several instances (Redis): result texts by key, each with its own
+ * lifetime (null: an immutable answer). Never throws: a failure is a miss.
+ */
+export interface SharedCache {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlMs: number | null): Promise<void>;
+}

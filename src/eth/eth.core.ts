@@ -4,6 +4,7 @@
 // relay watcher. The eth module serves it over HTTP; the relay watcher fetches blocks through it.
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
+import type { SharedCache } from "./eth.cache.ts";
 import { UpstreamMetrics } from "./eth.metrics.ts";
 import { EthGateway } from "./eth.gateway.ts";
 import { MethodPolicy } from "./eth.policy.ts";
@@ -36,7 +37,10 @@ export interface EthCore {
   close(): Promise<void>;
 }
 
-export function buildEthCore(eth: Config["eth"], deps: { log: Logger; connect: SocketFactory; fetch?: FetchLike }): EthCore {
+export function buildEthCore(
+  eth: Config["eth"],
+  deps: { log: Logger; connect: SocketFactory; fetch?: FetchLike; shared?: SharedCache | undefined },
+): EthCore {
   const { log } = deps;
   const metrics = new UpstreamMetrics();
   const rate = eth.upstreamRate;
@@ -54,6 +58,7 @@ export function buildEthCore(eth: Config["eth"], deps: { log: Logger; connect: S
     cacheMaxBytes: eth.cacheMaxBytes,
     finalityDepth: eth.finalityDepth,
     policy: new MethodPolicy(eth.methods),
+    shared: deps.shared,
   });
   const fetchBlock = async (n: bigint) => {
     const r = await ws.call("eth_getBlockByNumber", [`0x${n.toString(16)}`, false]);

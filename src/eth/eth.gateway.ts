@@ -1,7 +1,7 @@
 // EthGateway: the method policy, the finality-aware cache, coalescing of identical in-flight reads
 // and head learning, over any RpcTransport (HTTP here; the WebSocket half passes its own via `via`).
 import { DEFAULT_METHODS_DENY } from "../config.ts";
-import { ResponseCache } from "./eth.cache.ts";
+import { ResponseCache, type SharedCache } from "./eth.cache.ts";
 import { cacheKey, classify, MethodPolicy, type CacheClass } from "./eth.policy.ts";
 import { METHOD_NOT_FOUND, RpcFault } from "./jsonrpc.ts";
 import type { JsonRpcError, JsonRpcId, JsonRpcRequest, JsonRpcResponse, RpcTransport } from "./transport.ts";
@@ -13,13 +13,15 @@ export interface GatewayOptions {
   cacheTtlMs: number;
   cacheMaxBytes: number;
   finalityDepth: number;
-  /** Which methods pass (default: SPEC §6's deny list and the eth_/net_/web3_ namespaces). */
+  /** Which methods pass (default: docs/security.md's deny list and the eth_/net_/web3_ namespaces). */
   policy?: MethodPolicy;
+  /** A second-level cache shared with other instances (Redis), read after a miss here. */
+  shared?: SharedCache | undefined;
   now?: () => number;
 }
 
-/** What one upstream call produced, shared by every caller that joined it. */
-type Outcome = { raw: string; error?: undefined } | { raw?: undefined; error: JsonRpcError };
+/** What one upstream call (or the shared cache) produced, shared by every caller that joined it. */
+type Outcome = { raw: string; error?: undefined; shared?: boolean } | { raw?: undefined; error: JsonRpcError; shared?: undefined };
 
 /** One caller's answer: its own id, the shared result, and how it was served. */
 export class Answer {
@@ -43,6 +45,8 @@ export class Answer {
 
 export interface GatewayStats {
   hits: number;
+  /** Answered from the cache shared with other instances. */
+  sharedHits: number;
   misses: number;
   coalesced: number;
   evictions: number;
@@ -70,11 +74,14 @@ export class EthGateway {
   #hits = 0;
   #misses = 0;
   #coalesced = 0;
+  #sharedHits = 0;
+  readonly #shared: SharedCache | undefined;
 
   constructor(opts: GatewayOptions) {
     this.transport = opts.transport;
     this.cache = new ResponseCache(opts.cacheMaxBytes);
     this.policy = opts.policy ?? new MethodPolicy({ deny: DEFAULT_METHODS_DENY.split(",") });
+    this.#shared = opts.shared;
     this.#ttlMs = opts.cacheTtlMs;
     this.#depth = BigInt(opts.finalityDepth);
     this.#now = opts.now ?? Date.now;
@@ -87,6 +94,7 @@ export class EthGateway {
   stats(): GatewayStats {
     return {
       hits: this.#hits,
+      sharedHits: this.#sharedHits,
       misses: this.#misses,
       coalesced: this.#coalesced,
       evictions: this.cache.evictions,
@@ -152,20 +160,58 @@ export class EthGateway {
       this.#coalesced++;
       return new Answer(id, "COALESCED", await shared);
     }
-    this.#misses++;
     const flight = this.#fetch(via, method, params, key, cls);
     this.#inflight.set(flightKey, flight);
     try {
-      return new Answer(id, "MISS", await flight);
+      const outcome = await flight;
+      if (outcome.shared) this.#sharedHits++;
+      else this.#misses++;
+      return new Answer(id, outcome.shared ? "HIT" : "MISS", outcome);
     } finally {
       this.#inflight.delete(flightKey);
     }
+  }
+
+  /**
+   * Keys of the shared cache: an immutable answer under `f:<key>`; a head-dependent one under
+   * `h:<head>:<key>`, so a new head leaves every instance's old entries unreachable at once.
+   */
+  #sharedKeys(cls: CacheClass, key: string): string[] {
+    const atHead = this.#head === undefined ? [] : [`h:${this.#head}:${key}`];
+    switch (cls.kind) {
+      case "forever":
+      case "hash":
+        return [`f:${key}`];
+      case "block":
+        return this.#final(cls.number) ? [`f:${key}`] : atHead;
+      case "tx":
+        return [`f:${key}`, ...atHead];
+      default:
+        return atHead;
+    }
+  }
+
+  /** The other instances' answer, if one is in the shared cache; kept here too, with its lifetime. */
+  async #fromShared(cls: CacheClass, key: string): Promise<Outcome | null> {
+    const gen = this.#headGen;
+    for (const k of this.#sharedKeys(cls, key)) {
+      const raw = await this.#shared!.get(k);
+      if (raw === null) continue;
+      if (k.startsWith("f:")) this.cache.set(key, raw, Infinity, false);
+      else if (this.#ttlMs > 0 && this.#headGen === gen) this.cache.set(key, raw, this.#now() + this.#ttlMs, true);
+      return { raw, shared: true };
+    }
+    return null;
   }
 
   async #fetch(via: RpcTransport, method: string, params: JsonRpcRequest["params"], key: string, cls: CacheClass): Promise<Outcome> {
     // A by-number read can only be called final against a known head: learn it once (cached).
     if (cls.kind === "block" && this.#head === undefined) {
       await this.handle({ jsonrpc: "2.0", id: null, method: "eth_blockNumber" }, via).catch(() => undefined);
+    }
+    if (this.#shared) {
+      const hit = await this.#fromShared(cls, key);
+      if (hit) return hit;
     }
     const gen = this.#headGen;
     const res = await via.call(method, params);
@@ -177,9 +223,13 @@ export class EthGateway {
     // Null is "not found yet" (a pending receipt, a future block): never cached.
     if (result === null || result === undefined) return outcome;
     const lifetime = this.#lifetime(cls, result);
-    if (lifetime === "forever") this.cache.set(key, outcome.raw, Infinity, false);
-    else if (lifetime === "head" && this.#ttlMs > 0 && (!raced || method === "eth_blockNumber")) {
+    if (lifetime === "forever") {
+      this.cache.set(key, outcome.raw, Infinity, false);
+      // Awaited (it never throws): once this instance answered, the others find it too.
+      await this.#shared?.set(`f:${key}`, outcome.raw, null);
+    } else if (lifetime === "head" && this.#ttlMs > 0 && (!raced || method === "eth_blockNumber")) {
       this.cache.set(key, outcome.raw, this.#now() + this.#ttlMs, true);
+      if (this.#head !== undefined && !raced) await this.#shared?.set(`h:${this.#head}:${key}`, outcome.raw, this.#ttlMs);
     }
     return outcome;
   }

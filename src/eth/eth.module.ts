@@ -1,7 +1,7 @@
 // The Ethereum gateway as a PexdModule: the REST routes (direct and under /ws), POST /eth and the
 // client WebSockets over the shared EthCore; a readiness check per HTTP upstream and for the head;
 // the pexd_eth_* and pexd_ws_* metric families. With no upstream configured the routes still exist
-// and answer 503 upstream_not_configured (WebSockets: close 1013) (SPEC §3).
+// and answer 503 upstream_not_configured (WebSockets: close 1013) (docs/ethereum.md).
 import type { UpgradeWebSocket } from "hono/ws";
 import { READY, type Readiness, type ReadinessCheck } from "../http/meta.routes.ts";
 import type { MetricFamily } from "../metrics/types.ts";
@@ -84,6 +84,11 @@ export function ethModule(core: EthCore, deps: EthModuleDeps): PexdModule {
       return [
         counter("pexd_eth_cache_hits_total", "Gateway reads answered from the cache.", s.hits),
         counter(
+          "pexd_eth_cache_shared_hits_total",
+          "Gateway reads answered from the cache shared with other instances (Redis) after a miss here.",
+          s.sharedHits,
+        ),
+        counter(
           "pexd_eth_cache_misses_total",
           "Gateway requests that called the upstream (reads that missed, writes, uncacheable calls).",
           s.misses,
@@ -119,7 +124,11 @@ export function ethModule(core: EthCore, deps: EthModuleDeps): PexdModule {
           samples: http.health().map((h) => ({ labels: { upstream: h.upstream }, value: h.inFlight })),
         },
         counter("pexd_eth_upstream_hedged_total", "Reads also sent to a second upstream after the hedge delay.", http.hedged),
-        counter("pexd_ws_heads_backfilled_total", "newHeads fetched to fill a gap after a reconnect of the upstream WebSocket.", hub?.backfilled ?? 0),
+        counter(
+          "pexd_ws_heads_backfilled_total",
+          "newHeads fetched to fill a gap after a reconnect of the upstream WebSocket.",
+          hub?.backfilled ?? 0,
+        ),
         gauge("pexd_ws_clients", "Client WebSocket connections open (GET /eth, /socket2socket).", clients.clients),
         gauge("pexd_ws_subscriptions", "Client subscriptions (eth_subscribe) open.", clients.subscriptions),
         gauge(

@@ -1,5 +1,5 @@
 // Method policy and cache classes: which methods pass, and how long an answer stays true
-// (forever, until the next head, until final, or never). See README.md, "Cache policy", for the table.
+// (forever, until the next head, until final, or never). See docs/ethereum.md, "Cache policy", for the table.
 
 /** Namespaces that reach the upstream; everything else is -32601 (admin_, debug_, personal_, miner_, …). */
 const ALLOWED = /^(?:eth|net|web3)_[A-Za-z0-9_]+$/;
@@ -14,7 +14,7 @@ const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[^A-Za-z0-9_*]
 const NODE_SIGNING = /^(?:eth_sendTransaction|eth_sign|eth_signTransaction|eth_signTypedData.*)$/;
 
 /**
- * Which methods reach the upstream (SPEC §6): the deny list (PEXD_ETH_METHODS_DENY, by default the
+ * Which methods reach the upstream (docs/security.md): the deny list (PEXD_ETH_METHODS_DENY, by default the
  * methods that make the node sign with its own keys) always wins; then, when PEXD_ETH_METHODS_ALLOW
  * is set, only its methods pass; otherwise the eth_, net_ and web3_ namespaces do.
  */

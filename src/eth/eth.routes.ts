@@ -1,11 +1,11 @@
-// SPEC §3 over HTTP: the REST routes (registered per prefix and transport, so /ws/* reuses them with
+// docs/ethereum.md over HTTP: the REST routes (registered per prefix and transport, so /ws/* reuses them with
 // the WebSocket transport) and POST /eth, JSON-RPC 2.0 single and batch (through the dispatcher).
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { AppError, UnavailableError } from "../errors.ts";
 import type { AppEnv } from "../http/context.ts";
 import { requireJson } from "../http/middleware.ts";
-import { errorResponse as errorDoc, errorResponses } from "../http/schemas.ts";
+import { errorResponse as errorDoc, errorResponses, internalErrorResponse, retryAfterHeader } from "../http/schemas.ts";
 import type { Answer, EthGateway } from "./eth.gateway.ts";
 import {
   BlockByNumberBodySchema,
@@ -50,7 +50,7 @@ export function notConfigured(): AppError {
   );
 }
 
-/** Transport failure → the SPEC error body: 502 upstream_error, 504 upstream_timeout, 503 not configured, 429 capped. */
+/** Transport failure → the documented error body: 502 upstream_error, 504 upstream_timeout, 503 not configured, 429 capped. */
 export function upstreamAppError(e: UpstreamError): AppError {
   if (e.kind === "upstream_not_configured") return notConfigured();
   if (e.kind === "upstream_unavailable") {
@@ -79,14 +79,18 @@ export function upstreamAppError(e: UpstreamError): AppError {
 }
 
 const gatewayErrors = {
-  429: errorDoc(
-    "Over the client's rate limit (`rate_limited`, PEXD_RATE_LIMIT) or every upstream at its call cap (`upstream_rate_limited`, PEXD_ETH_UPSTREAM_RATE); with Retry-After",
-  ),
+  429: {
+    ...errorDoc(
+      "Over the client's rate limit (`rate_limited`, PEXD_RATE_LIMIT) or every upstream at its call cap (`upstream_rate_limited`, PEXD_ETH_UPSTREAM_RATE); with Retry-After",
+    ),
+    headers: retryAfterHeader,
+  },
   502: errorDoc("Every upstream failed (`upstream_error`)"),
   503: errorDoc(
     "No upstream configured (`upstream_not_configured`), or every upstream known to be down (`upstream_unavailable`, answered at once)",
   ),
   504: errorDoc("The upstream timed out (`upstream_timeout`)"),
+  ...internalErrorResponse,
 } as const;
 
 const rpcOk = (description: string) => ({
@@ -108,12 +112,14 @@ export interface RestRouteOptions {
   tag?: string;
 }
 
-/** Registers SPEC §3's REST routes under `prefix`, calling upstream through `transport`. */
+/** Registers docs/ethereum.md's REST routes under `prefix`, calling upstream through `transport`. */
 export function registerEthRestRoutes(app: App, gateway: EthGateway, opts: RestRouteOptions = {}): void {
   const prefix = opts.prefix ?? "";
   const transport = opts.transport ?? gateway.transport;
   const tags = [opts.tag ?? "ethereum"];
   const via = transport === gateway.transport ? "" : " (served through the upstream WebSocket)";
+  // operationIds: the HTTP routes' own, prefixed for the others ("/ws": getBlockNumber → wsGetBlockNumber).
+  const opId = (id: string) => (prefix ? `${prefix.replace(/\W/g, "")}${id[0]!.toUpperCase()}${id.slice(1)}` : id);
 
   // A hit is answered synchronously: no promise, no microtask (the cached routes' hot path).
   const answer = (c: Context, method: string, params: unknown[]) => {
@@ -133,20 +139,22 @@ export function registerEthRestRoutes(app: App, gateway: EthGateway, opts: RestR
     return c.body(a.text(), 200, { ...RESPONSE_HEADERS, "x-cache": a.cache });
   };
 
-  const simple: [string, string, string][] = [
-    ["/blocknumber", "eth_blockNumber", "Current block number"],
-    ["/gasprice", "eth_gasPrice", "Current gas price"],
-    ["/eth_blockNumber", "eth_blockNumber", "eth_blockNumber"],
-    ["/eth_gasPrice", "eth_gasPrice", "eth_gasPrice"],
-    ["/eth_coinbase", "eth_coinbase", "eth_coinbase"],
-    ["/eth_chainId", "eth_chainId", "eth_chainId"],
+  // [path, operationId, JSON-RPC method, summary]
+  const simple: [string, string, string, string][] = [
+    ["/blocknumber", "getBlockNumber", "eth_blockNumber", "Current block number"],
+    ["/gasprice", "getGasPrice", "eth_gasPrice", "Current gas price"],
+    ["/eth_blockNumber", "ethBlockNumber", "eth_blockNumber", "eth_blockNumber"],
+    ["/eth_gasPrice", "ethGasPrice", "eth_gasPrice", "eth_gasPrice"],
+    ["/eth_coinbase", "ethCoinbase", "eth_coinbase", "eth_coinbase"],
+    ["/eth_chainId", "ethChainId", "eth_chainId", "eth_chainId"],
   ];
-  for (const [path, method, summary] of simple) {
+  for (const [path, id, method, summary] of simple) {
     allowPreflight(app, prefix + path);
     app.openapi(
       createRoute({
         method: "get",
         path: prefix + path,
+        operationId: opId(id),
         tags,
         summary: `${summary}${via}`,
         description: `Calls \`${method}\` with no params.`,
@@ -161,6 +169,7 @@ export function registerEthRestRoutes(app: App, gateway: EthGateway, opts: RestR
     createRoute({
       method: "post",
       path: `${prefix}/blockbynumber`,
+      operationId: opId("getBlockByNumber"),
       tags,
       summary: `A block by number or tag${via}`,
       description: "Calls `eth_getBlockByNumber(block, txdetails)`.",
@@ -179,6 +188,7 @@ export function registerEthRestRoutes(app: App, gateway: EthGateway, opts: RestR
     createRoute({
       method: "post",
       path: `${prefix}/txbyblockandindex`,
+      operationId: opId("getTxByBlockAndIndex"),
       tags,
       summary: `A transaction by block and index${via}`,
       description: "Calls `eth_getTransactionByBlockNumberAndIndex(block, index)`.",
@@ -209,6 +219,7 @@ export function registerJsonRpcRoute(
     createRoute({
       method: "post",
       path,
+      operationId: "ethRpc",
       tags: ["ethereum"],
       summary: "JSON-RPC 2.0 (single or batch)",
       description: `Usable as the RPC URL of any Ethereum client library. Bodies up to ${opts.maxBodyBytes} bytes (PEXD_ETH_MAX_BODY_BYTES; larger: 413 with a -32600 answer); batches of up to ${opts.maxBatch} calls (PEXD_ETH_MAX_BATCH); order and ids preserved; notifications (no id) get no answer (204 if nothing is left). Method policy: PEXD_ETH_METHODS_DENY (by default the methods that make the node sign with its own keys) and PEXD_ETH_METHODS_ALLOW, else eth_*, net_*, web3_* (-32601 otherwise). With PEXD_RATE_LIMIT each call counts; a call over the limit answers -32005 with data.retry_after_ms (HTTP 429 and Retry-After when every call was refused). Transport failures answer -32603 with data.code upstream_error|upstream_timeout|upstream_unavailable (every upstream known to be down: at once) (HTTP 502/504/503 when every answer failed so).`,
@@ -229,7 +240,7 @@ export function registerJsonRpcRoute(
     async (c) => {
       if (transport.upstreams.length === 0) throw notConfigured();
       const parsed = parseMessage(await c.req.text());
-      // Each call of a batch counts against the client's rate limit (SPEC §6).
+      // Each call of a batch counts against the client's rate limit (docs/security.md).
       const allowance = limiter
         ? await limiter.allowance(await limiter.client(c), parsed.ok ? dispatcher.calls(parsed.value) : 1, "rpc")
         : undefined;
@@ -251,7 +262,7 @@ export function registerJsonRpcRoute(
           "Retry-After": String(Math.max(1, Math.ceil(reply.limitedMs / 1000))),
         }) as never;
       }
-      // Every answer a transport failure: say so in the status too (SPEC: 502, 504 on timeout, 503
+      // Every answer a transport failure: say so in the status too (the contract: 502, 504 on timeout, 503
       // when every upstream is known to be down).
       const status = reply.failed === "upstream_timeout" ? 504 : reply.failed === "upstream_unavailable" ? 503 : reply.failed ? 502 : 200;
       return c.body(reply.text, status, { ...RESPONSE_HEADERS, "x-cache": reply.cache }) as never;

@@ -75,5 +75,8 @@ const JsonRpcRequestSchema = z
  * malformed message gets its JSON-RPC error (-32600), not a 400.
  */
 export const JsonRpcBodySchema = z
-  .union([JsonRpcRequestSchema, z.array(z.unknown()).openapi({ description: "a batch of requests (at most 100)" })])
+  .union([
+    JsonRpcRequestSchema,
+    z.array(z.unknown()).openapi({ description: "a batch of requests (at most PEXD_ETH_MAX_BATCH, default 1000)" }),
+  ])
   .openapi("JsonRpcBody");

@@ -38,7 +38,7 @@ export class RpcFault extends Error {
     return new RpcFault(e.code, e.message, e.data);
   }
 
-  /** A transport failure as SPEC §3 says: -32603 with data.code upstream_error|upstream_timeout|…; a capped upstream -32005. */
+  /** A transport failure as docs/ethereum.md says: -32603 with data.code upstream_error|upstream_timeout|…; a capped upstream -32005. */
   static upstream(e: UpstreamError): RpcFault {
     if (e.kind === "upstream_rate_limited")
       return new RpcFault(LIMIT_EXCEEDED, e.message, { code: e.kind, retry_after_ms: Math.max(1, e.retryAfterMs) });

@@ -1,8 +1,8 @@
-// SPEC §1: the Fibonacci counter routes. Mutations answer only after their commit (group commit).
+// docs/fibonacci.md: the Fibonacci counter routes. Mutations answer only after their commit (group commit).
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context.ts";
-import { authResponses } from "../http/schemas.ts";
+import { authResponses, bearerSecurity, commonResponses, storageResponses } from "../http/schemas.ts";
 import { FibStateSchema } from "./fib.schemas.ts";
 import type { FibService, FibState } from "./fib.service.ts";
 
@@ -11,43 +11,54 @@ const ok = (description: string) => ({ 200: { description, content: { "applicati
 const JSON_TYPE = { "Content-Type": "application/json" };
 
 export function registerFibRoutes(app: OpenAPIHono<AppEnv>, fib: FibService, mutating: MiddlewareHandler) {
+  // The serialized state is reused while the index stays (at index 100,000 the value has 20,899
+  // digits; stringifying it per request was most of the route's cost).
   let cachedIndex = -1;
   let cachedJson = "";
+  const serialize = (st: FibState) => {
+    if (st.index !== cachedIndex) {
+      cachedIndex = st.index;
+      cachedJson = JSON.stringify(st);
+    }
+    return cachedJson;
+  };
   app.openapi(
     createRoute({
       method: "get",
       path: "/current",
+      operationId: "getCurrent",
       tags: ["fibonacci"],
       summary: "Current index and exact value",
-      responses: ok("The current state"),
+      responses: { ...ok("The current state"), ...commonResponses },
     }),
     (c) => {
-      // The serialized state is reused while the index stays (at index 100,000 the value has
-      // 20,899 digits; stringifying it per request was most of the route's cost).
-      if (fib.index !== cachedIndex) {
-        cachedIndex = fib.index;
-        cachedJson = JSON.stringify(fib.current());
-      }
-      // Same bytes as c.json(fib.current()); the cast tells the typed route so.
-      return c.body(cachedJson, 200, JSON_TYPE) as never;
+      // The hot path: one process owns the index and it has not moved since the last answer.
+      if (!fib.shared && fib.index === cachedIndex) return c.body(cachedJson, 200, JSON_TYPE) as never;
+      const state = fib.current();
+      if (state instanceof Promise) return state.then((st) => c.body(serialize(st), 200, JSON_TYPE)) as never;
+      // Same bytes as c.json(state); the cast tells the typed route so.
+      return c.body(serialize(state), 200, JSON_TYPE) as never;
     },
   );
-  const steps: [string, string, () => Promise<FibState>][] = [
-    ["/next", "Advance to index + 1", () => fib.next()],
-    ["/previous", "Step back to index − 1 (stays at 0)", () => fib.previous()],
-    ["/reset", "Return to index 0", () => fib.reset()],
+  // [path, operationId of the POST (the GET's adds "ViaGet"), summary, step]
+  const steps: [string, string, string, () => Promise<FibState>][] = [
+    ["/next", "next", "Advance to index + 1", () => fib.next()],
+    ["/previous", "previous", "Step back to index − 1 (stays at 0)", () => fib.previous()],
+    ["/reset", "reset", "Return to index 0", () => fib.reset()],
   ];
-  for (const [path, summary, step] of steps) {
+  for (const [path, operationId, summary, step] of steps) {
     for (const method of ["get", "post"] as const) {
       app.openapi(
         createRoute({
           method,
           path,
+          operationId: method === "post" ? operationId : `${operationId}ViaGet`,
           tags: ["fibonacci"],
           summary,
           description: "Acknowledged only after the new index is committed (PEXD_FIB_FLUSH_MS=0).",
           middleware: [mutating] as const,
-          responses: { ...ok("The new state"), ...authResponses },
+          security: bearerSecurity,
+          responses: { ...ok("The new state"), ...authResponses, ...commonResponses, ...storageResponses },
         }),
         async (c) => c.json(await step(), 200),
       );

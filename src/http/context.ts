@@ -4,7 +4,7 @@ import { ValidationError } from "../errors.ts";
 
 export type AppEnv = { Variables: { requestId: string } };
 
-/** A router whose validation failures become the SPEC error body (400 invalid_request). */
+/** A router whose validation failures become the documented error body (400 invalid_request). */
 export function createRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {

@@ -3,7 +3,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { html } from "hono/html";
 import { AppError } from "../errors.ts";
 import type { AppEnv } from "./context.ts";
-import { errorResponse } from "./schemas.ts";
+import { commonResponses, errorResponse, internalErrorResponse } from "./schemas.ts";
 
 /** What a readiness check knows now: fine, or not — and whether that makes the instance not ready (critical) or degraded. */
 export type Readiness = { ok: true } | { ok: false; detail: string; critical: boolean };
@@ -66,9 +66,14 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
         info: {
           title: "pexd",
           version: deps.version,
+          license: { name: "MIT", url: "https://opensource.org/license/mit" },
           description:
-            "Durable Fibonacci counter, widgets graph, Ethereum JSON-RPC gateway and block relay in one process. Errors use the body {code, message, details, hint}.",
+            "Durable Fibonacci counter, widgets graph, Ethereum JSON-RPC gateway and block relay in one process. Errors use the body {code, message, details, hint}. Routes are open unless they list the `bearer` security scheme: the mutating routes, which require `Authorization: Bearer <token>` only when the server has `PEXD_API_TOKEN` set.",
         },
+        // Relative: the server that served this document.
+        servers: [{ url: "/", description: "This pexd instance" }],
+        // No security by default; the mutating operations set their own.
+        security: [],
       }),
     ));
   const JSON_TYPE = { "Content-Type": "application/json" };
@@ -77,6 +82,7 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
     createRoute({
       method: "get",
       path: "/",
+      operationId: "getRoot",
       tags: ["meta"],
       summary: "This OpenAPI 3.1 document (an HTML API reference with Accept: text/html)",
       responses: {
@@ -84,6 +90,7 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
           description: "The document",
           content: { "application/json": { schema: OpenApiSchema }, "text/html": { schema: z.string() } },
         },
+        ...commonResponses,
       },
     }),
     (c) => {
@@ -96,9 +103,13 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
     createRoute({
       method: "get",
       path: "/openapi.json",
+      operationId: "getOpenApiDocument",
       tags: ["meta"],
       summary: "The OpenAPI 3.1 document",
-      responses: { 200: { description: "The document", content: { "application/json": { schema: OpenApiSchema } } } },
+      responses: {
+        200: { description: "The document", content: { "application/json": { schema: OpenApiSchema } } },
+        ...commonResponses,
+      },
     }),
     (c) => c.body(document(), 200, JSON_TYPE) as never,
   );
@@ -114,9 +125,13 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
     createRoute({
       method: "get",
       path: "/health",
+      operationId: "getHealth",
       tags: ["meta"],
       summary: "Liveness",
-      responses: { 200: { description: "The process runs", content: { "application/json": { schema: HealthSchema } } } },
+      responses: {
+        200: { description: "The process runs", content: { "application/json": { schema: HealthSchema } } },
+        ...internalErrorResponse,
+      },
     }),
     (c) => {
       const now = deps.now();
@@ -135,6 +150,7 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
     createRoute({
       method: "get",
       path: "/ready",
+      operationId: "getReadiness",
       tags: ["meta"],
       summary: "Readiness, from known health: storage works and at least one upstream of each configured kind (HTTP, WebSocket) is healthy",
       description:
@@ -142,6 +158,7 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
       responses: {
         200: { description: "Ready (or degraded)", content: { "application/json": { schema: ReadySchema } } },
         503: errorResponse("Not ready (`not_ready`); `details` names each failing check"),
+        ...internalErrorResponse,
       },
     }),
     async (c) => {

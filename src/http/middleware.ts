@@ -1,4 +1,4 @@
-// Cross-cutting HTTP conventions of SPEC "every HTTP route": body limits, content types, bearer
+// Cross-cutting HTTP conventions of the contract ("every HTTP route", docs/protocols.md): body limits, content types, bearer
 // auth for mutating routes, no-store, and the JSON access log.
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
@@ -26,7 +26,7 @@ export const requireJson: MiddlewareHandler = async (c, next) => {
 };
 
 /**
- * Mutating routes: never on HEAD (SPEC §6: HEAD changes nothing; 405 with the route's Allow),
+ * Mutating routes: never on HEAD (docs/security.md: HEAD changes nothing; 405 with the route's Allow),
  * `Cache-Control: no-store`, and the bearer token (scheme in any case) when one is configured.
  */
 export function mutating(token: string | undefined, allowed: (path: string) => string[]): MiddlewareHandler {

@@ -1,4 +1,4 @@
-// Per-client rate limits (SPEC §6): one token bucket per client, shared by its HTTP requests, its
+// Per-client rate limits (docs/security.md): one token bucket per client, shared by its HTTP requests, its
 // JSON-RPC calls (each call of a batch counts) and its client WebSocket messages. A client is its
 // bearer token when it sends the valid one, else its address (behind trusted proxies, the
 // forwarded one). The buckets sit behind RateLimitStore, so several instances can share them.

@@ -1,5 +1,11 @@
-// The /dashboard page: static HTML, CSS and a small browser script that draws uPlot charts from
-// the /dashboard/stream SSE points. Everything is same-origin (a strict CSP is sent with the page).
+// The /dashboard page: static HTML, CSS and a small browser script that draws uPlot charts. It first
+// fetches GET /dashboard/history: the server's ring of the last 15 minutes of points (one a second,
+// taken by the process's DashboardSampler whether or not a page is open; see dashboard.sampler.ts),
+// draws them at once, then opens /dashboard/stream?after=<t of the last history point>, which sends
+// only newer points: no gap and no duplicate at the seam (the script also drops any point not newer
+// than the last it drew). A panel with nothing to draw shows why (the point's `notes`, or "no data
+// in the last …" when its window holds no value) instead of blank axes.
+// Everything is same-origin (a strict CSP is sent with the page).
 
 export const DASHBOARD_CSP = "default-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
@@ -14,7 +20,7 @@ export const dashboardHtml = (version: string) => `<!doctype html>
 <link rel="stylesheet" href="/dashboard/assets/dashboard.css">
 </head>
 <body>
-<header><h1>pexd dashboard</h1><span id="status" data-state="connecting">connecting…</span><span class="muted">refreshed every second from <a href="/metrics">/metrics</a> counters</span></header>
+<header><h1>pexd dashboard</h1><span id="status" data-state="connecting">connecting…</span><span class="muted">the last 15 minutes, then every second, from <a href="/metrics">/metrics</a> counters</span></header>
 <main id="panels"></main>
 <script src="/dashboard/assets/uPlot.iife.min.js"></script>
 <script src="/dashboard/assets/dashboard.js"></script>
@@ -35,19 +41,24 @@ main { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr
 .panel h2 { font-size: 0.95em; margin: 0 0 2px; display: flex; justify-content: space-between; }
 .panel .value { font-variant-numeric: tabular-nums; font-weight: 600; }
 .panel .value.na { color: #9aa3ad; font-weight: 400; }
+.chart { position: relative; }
+.panel.empty .uplot { visibility: hidden; }
+.note { position: absolute; inset: 0; margin: 0; display: flex; align-items: center; justify-content: center; color: #6b7580; }
+.note[hidden] { display: none; }
 `;
 
 /** Browser script (plain ES2017, no build step). Written without template literals on purpose. */
 export const DASHBOARD_JS = `"use strict";
 (function () {
-  var KEEP = 300; // points (seconds) per chart
+  var keep = 900; // points per chart: the server's ring capacity, from /dashboard/history
   var COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"];
   var fmt = function (v, digits) {
     if (v === null || v === undefined || Number.isNaN(v)) return "–";
     return Math.abs(v) >= 1000 ? Math.round(v).toLocaleString("en") : Number(v.toFixed(digits === undefined ? 2 : digits)).toString();
   };
   var mib = function (b) { return b === null ? null : b / 1048576; };
-  // Each panel: id, title, series (label + getter), whether its module is present, and the headline.
+  // Each panel: id (the server's notes use the same ids), title, series (label + getter), whether its
+  // module is present, and the headline's digits.
   var PANELS = [
     { id: "rps", title: "Requests / s", series: [["req/s", function (p) { return p.rps; }]] },
     { id: "latency", title: "HTTP latency p50 / p99 (ms)", series: [["p50 ms", function (p) { return p.p50_ms; }], ["p99 ms", function (p) { return p.p99_ms; }]] },
@@ -62,6 +73,7 @@ export const DASHBOARD_JS = `"use strict";
   ];
   var root = document.getElementById("panels");
   var status = document.getElementById("status");
+  var body = document.body.dataset;
   var xs = [];
   PANELS.forEach(function (panel) {
     var el = document.createElement("section");
@@ -78,9 +90,16 @@ export const DASHBOARD_JS = `"use strict";
     h.appendChild(v);
     el.appendChild(h);
     var chart = document.createElement("div");
+    chart.className = "chart";
+    var note = document.createElement("p");
+    note.className = "note";
+    note.id = "note-" + panel.id;
+    note.hidden = true;
     el.appendChild(chart);
     root.appendChild(el);
+    panel.el = el;
     panel.valueEl = v;
+    panel.noteEl = note;
     panel.data = [xs].concat(panel.series.map(function () { return []; }));
     panel.plot = new uPlot({
       width: Math.max(300, chart.clientWidth || 400),
@@ -91,22 +110,47 @@ export const DASHBOARD_JS = `"use strict";
       series: [{}].concat(panel.series.map(function (s, i) { return { label: s[0], stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false }; })),
       axes: [{}, { size: 60 }],
     }, panel.data, chart);
+    chart.appendChild(note);
   });
   window.addEventListener("resize", function () {
     PANELS.forEach(function (p) { p.plot.setSize({ width: Math.max(300, p.plot.root.parentNode.clientWidth), height: 160 }); });
   });
-  var points = 0;
-  function onPoint(p) {
+  var lastT = null;
+  // Appends one point to every chart's columns; false (and nothing drawn) for a point not newer than
+  // the last one: the seam guard, so a point is never drawn twice.
+  function add(p) {
+    if (lastT !== null && p.t <= lastT) {
+      body.dropped = String(Number(body.dropped || 0) + 1);
+      return false;
+    }
+    lastT = p.t;
     xs.push(p.t / 1000);
-    if (xs.length > KEEP) xs.shift();
+    var over = xs.length > keep;
+    if (over) xs.shift();
     PANELS.forEach(function (panel) {
       var present = panel.present ? panel.present(p) : true;
       panel.series.forEach(function (s, i) {
         var col = panel.data[i + 1];
         col.push(present ? s[1](p) : null);
-        if (col.length > KEEP) col.shift();
+        if (over) col.shift();
       });
+    });
+    return true;
+  }
+  function hasValue(panel) {
+    for (var i = 1; i < panel.data.length; i++)
+      for (var j = 0; j < panel.data[i].length; j++) if (panel.data[i][j] !== null && panel.data[i][j] !== undefined) return true;
+    return false;
+  }
+  function span() {
+    var s = xs.length > 1 ? Math.round(xs[xs.length - 1] - xs[0]) : 0;
+    return s < 120 ? s + " s" : Math.round(s / 60) + " min";
+  }
+  // Redraws every chart and sets the headlines and notes from the newest point.
+  function render(p) {
+    PANELS.forEach(function (panel) {
       panel.plot.setData(panel.data);
+      var present = panel.present ? panel.present(p) : true;
       if (!present) {
         panel.valueEl.textContent = "n/a";
         panel.valueEl.className = "value na";
@@ -114,22 +158,46 @@ export const DASHBOARD_JS = `"use strict";
         panel.valueEl.className = "value";
         panel.valueEl.textContent = panel.series.map(function (s) { return fmt(s[1](p), panel.digits); }).join(" / ");
       }
+      var why = (p.notes && p.notes[panel.id]) || (hasValue(panel) ? "" : "no data in the last " + span());
+      panel.noteEl.textContent = why;
+      panel.noteEl.hidden = !why;
+      panel.el.classList.toggle("empty", !!why);
     });
-    points++;
-    document.body.dataset.points = String(points);
   }
-  function connect() {
-    var es = new EventSource("/dashboard/stream");
+  var points = 0;
+  function connect(after) {
+    var es = new EventSource("/dashboard/stream" + (after === null ? "" : "?after=" + after));
     es.addEventListener("point", function (ev) {
       status.textContent = "live";
       status.dataset.state = "live";
-      onPoint(JSON.parse(ev.data));
+      var p = JSON.parse(ev.data);
+      if (!add(p)) return;
+      if (points === 0) body.seam = String(p.t);
+      render(p);
+      points++;
+      body.points = String(points);
     });
     es.onerror = function () {
       status.textContent = "reconnecting…";
       status.dataset.state = "error";
     };
   }
-  connect();
+  // History first (drawn at once), then the live stream from just after its last point.
+  fetch("/dashboard/history", { headers: { Accept: "application/json" }, cache: "no-store" })
+    .then(function (r) {
+      if (!r.ok) throw new Error("history: HTTP " + r.status);
+      return r.json();
+    })
+    .then(function (h) {
+      keep = Math.max(2, h.capacity);
+      h.points.forEach(add);
+      if (h.points.length) render(h.points[h.points.length - 1]);
+      body.history = String(h.points.length);
+      body.historyLast = lastT === null ? "" : String(lastT);
+      connect(lastT);
+    }, function () {
+      body.history = "0";
+      connect(null);
+    });
 })();
 `;

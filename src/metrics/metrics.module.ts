@@ -2,7 +2,7 @@
 // process metrics, every other module's families read at scrape time, /metrics and the /dashboard.
 import type { AssetSource } from "../http/meta.routes.ts";
 import type { PexdModule } from "../module.ts";
-import { presence, readTotals, toPoint, type DashboardPoint, type Totals } from "./dashboard.sampler.ts";
+import { DashboardSampler } from "./dashboard.sampler.ts";
 import { formatExposition, mergeFamilies } from "./exposition.ts";
 import { HttpMetrics } from "./http.metrics.ts";
 import { registerMetricsRoutes } from "./metrics.routes.ts";
@@ -22,10 +22,10 @@ export interface MetricsDeps {
   wallNow?: () => number;
   /**
    * false: HTTP requests are not recorded (pexd_http_* stay empty). Only for measuring the middleware's
-   * own cost in the benchmark; see README.md, "Observability".
+   * own cost in the benchmark; see docs/observability.md.
    */
   httpMetrics?: boolean;
-  /** Dashboard stream interval (tests may shorten it). */
+  /** Dashboard sampling interval (tests may shorten it); the sampler keeps 15 minutes of points. */
   streamIntervalMs?: number;
 }
 
@@ -38,7 +38,7 @@ export interface MetricsModule extends PexdModule {
   readonly observeRequest: ((method: string, route: string, status: number, seconds: number) => void) | null;
   /** Every family of the process, merged (what /metrics renders). */
   collect(): MetricFamily[];
-  /** Ends open dashboard streams and the lag timer; safe to call more than once. */
+  /** Ends open dashboard streams, the dashboard sampler and the lag timer; safe to call more than once. */
   close(): Promise<void>;
 }
 
@@ -48,6 +48,7 @@ export function metricsModule(deps: MetricsDeps): MetricsModule {
   const wallNow = deps.wallNow ?? Date.now;
   const startedAt = deps.startedAt ?? wallNow();
   const closing = new AbortController();
+  let sampler: DashboardSampler | null = null;
 
   const own = (): MetricFamily[] => [
     ...(http?.families() ?? []),
@@ -71,31 +72,32 @@ export function metricsModule(deps: MetricsDeps): MetricsModule {
       }
       return mergeFamilies(families);
     },
-    register(app) {
+    register(app, ctx) {
+      // One sampler for the process, from registration on: the dashboard opens with its history.
+      sampler?.stop();
+      sampler = new DashboardSampler({
+        collect: () => self.collect(),
+        now: wallNow,
+        ...(deps.streamIntervalMs ? { intervalMs: deps.streamIntervalMs } : {}),
+        setup: { relayPort: ctx.config.relay.port, relayTargets: ctx.config.relay.targets.length },
+      });
+      if (!closing.signal.aborted) sampler.start();
       registerMetricsRoutes(app, {
         version: deps.version,
         scrape: () => formatExposition(self.collect()),
-        pointStream: () => {
-          let prev: Totals | null = null;
-          return (): DashboardPoint => {
-            const families = self.collect();
-            const cur = readTotals(families, wallNow());
-            const point = toPoint(prev, cur, presence(families));
-            prev = cur;
-            return point;
-          };
-        },
+        feed: sampler,
         closing: closing.signal,
         ...(deps.assets ? { assets: deps.assets } : {}),
-        ...(deps.streamIntervalMs ? { intervalMs: deps.streamIntervalMs } : {}),
       });
     },
     // Open dashboard streams end before the HTTP server drains (they would hold it until its timeout).
     async drain() {
       closing.abort();
+      sampler?.stop();
     },
     async close() {
       closing.abort();
+      sampler?.stop();
       lag.stop();
     },
   };

@@ -68,11 +68,11 @@ export function processFamilies(opts: {
       type: "gauge",
       samples: [{ labels: { version: opts.version }, value: 1 }],
     },
-    { name: "pexd_process_resident_memory_bytes", help: "Resident set size of the process.", type: "gauge", samples: [{ value: mem.rss }] },
+    { name: "process_resident_memory_bytes", help: "Resident set size of the process.", type: "gauge", samples: [{ value: mem.rss }] },
     { name: "pexd_process_heap_used_bytes", help: "JavaScript heap in use.", type: "gauge", samples: [{ value: mem.heapUsed }] },
     { name: "pexd_process_heap_total_bytes", help: "JavaScript heap reserved.", type: "gauge", samples: [{ value: mem.heapTotal }] },
     {
-      name: "pexd_process_cpu_seconds_total",
+      name: "process_cpu_seconds_total",
       help: "User and system CPU time spent by the process.",
       type: "counter",
       samples: [{ value: cpu.user + cpu.system }],
@@ -90,7 +90,7 @@ export function processFamilies(opts: {
       samples: [{ value: cpu.system }],
     },
     {
-      name: "pexd_process_start_time_seconds",
+      name: "process_start_time_seconds",
       help: "Start time of the process since the Unix epoch.",
       type: "gauge",
       samples: [{ value: Math.floor(opts.startedAtMs / 1000) }],
@@ -109,6 +109,6 @@ export function processFamilies(opts: {
     },
   ];
   if (fds !== null)
-    out.push({ name: "pexd_process_open_fds", help: "Open file descriptors of the process.", type: "gauge", samples: [{ value: fds }] });
+    out.push({ name: "process_open_fds", help: "Open file descriptors of the process.", type: "gauge", samples: [{ value: fds }] });
   return out;
 }

@@ -1,4 +1,4 @@
-// The block watcher (SPEC §4): follows the chain head from the block current at start-up, renders
+// The block watcher (docs/relay.md): follows the chain head from the block current at start-up, renders
 // every block (no gaps) and hands the document to one RelaySender per target.
 import type { Logger } from "../log.ts";
 import { parseBlock, type BlockTemplate } from "./block-doc.ts";
@@ -11,8 +11,12 @@ export type Rpc = (method: string, params: unknown[]) => Promise<unknown>;
 
 /** Where head numbers come from: the gateway's HeadTracker (newHeads, eth_blockNumber polling). */
 export interface HeadSource {
-  onHead(cb: (blockNumber: bigint) => void): void;
+  /** Calls `cb` with each new head until the returned function is called. */
+  onHead(cb: (blockNumber: bigint) => void): () => void;
 }
+
+/** A watcher resuming after another one's progress goes back at most this many blocks (its queues hold 1,000). */
+export const MAX_CATCH_UP = 256n;
 
 const hexQuantity = (v: unknown): bigint => {
   if (typeof v !== "string" || !/^0x[0-9a-fA-F]+$/.test(v)) throw new TypeError(`not a hex quantity: ${JSON.stringify(v)?.slice(0, 40)}`);
@@ -29,6 +33,11 @@ export interface WatcherOptions {
   retryMs?: number;
   /** Called with each block number once its document is queued to every sender (tests, metrics). */
   onBlock?(n: bigint): void;
+  /**
+   * Where to start: the block after another watcher's last delivered one (a takeover), within
+   * MAX_CATCH_UP of the head; default the block current at start-up (docs/relay.md).
+   */
+  resumeAfter?: bigint | null;
 }
 
 export class BlockWatcher {
@@ -38,6 +47,7 @@ export class BlockWatcher {
   #running = false;
   #abort = new AbortController();
   #loop: Promise<void> = Promise.resolve();
+  #unsubscribe: (() => void) | null = null;
   /** Blocks rendered and queued. */
   rendered = 0;
   /** The highest head seen (metrics). */
@@ -53,11 +63,18 @@ export class BlockWatcher {
     let wait = this.#o.retryMs ?? 500;
     while (!signal.aborted) {
       try {
-        const start = hexQuantity(await this.#o.rpc("eth_blockNumber", []));
+        const current = hexQuantity(await this.#o.rpc("eth_blockNumber", []));
+        const after = this.#o.resumeAfter;
+        const start =
+          after == null || after >= current ? current : after + 1n > current - MAX_CATCH_UP ? after + 1n : current - MAX_CATCH_UP;
         this.#next = start;
-        this.#o.log.info("relay watcher started", { start_block: start.toString(), targets: this.#o.senders.map((s) => s.label) });
-        this.#o.head.onHead((n) => this.#advance(n));
-        this.#advance(start);
+        this.#o.log.info("relay watcher started", {
+          start_block: start.toString(),
+          ...(after != null ? { resumed_after: after.toString() } : {}),
+          targets: this.#o.senders.map((s) => s.label),
+        });
+        this.#unsubscribe = this.#o.head.onHead((n) => this.#advance(n));
+        this.#advance(current);
         return;
       } catch (e) {
         this.#o.log.warn("relay watcher: upstream unreachable at start, retrying", {
@@ -118,6 +135,7 @@ export class BlockWatcher {
 
   async stop(): Promise<void> {
     this.#abort.abort();
+    this.#unsubscribe?.();
     await this.#loop;
     await Promise.all(this.#o.senders.map((s) => s.stop()));
   }

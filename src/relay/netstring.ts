@@ -1,7 +1,7 @@
 // Netstring codec (https://cr.yp.to/proto/netstrings.txt): `<decimal length>:<bytes>,`. The decoder
 // is streaming: frames split across TCP reads and several frames in one read both come out whole.
 
-/** SPEC §4: a payload over 1 MiB closes the connection. */
+/** docs/relay.md: a payload over 1 MiB closes the connection. */
 export const MAX_NETSTRING_BYTES = 1_048_576;
 
 export class NetstringError extends Error {

@@ -5,7 +5,6 @@
 import type { MetricFamily } from "../metrics/types.ts";
 import type { PexdModule } from "../module.ts";
 import type { RelayStore } from "../storage/relay.port.ts";
-import type { BlockWatcher } from "./block.watcher.ts";
 import { registerRelayRoutes } from "./relay.routes.ts";
 import { SEND_OUTCOMES, type RelaySender } from "./relay.sender.ts";
 import type { RelayServer } from "./relay.server.ts";
@@ -65,39 +64,55 @@ export function relayServerModule(d: RelayServerModuleDeps): PexdModule {
   };
 }
 
-export function relayWatcherModule(d: { watcher: BlockWatcher; senders: RelaySender[] }): PexdModule {
-  const { senders } = d;
+export interface RelayWatcherModuleDeps {
+  /** The senders of the watcher this instance runs now. */
+  senders(): RelaySender[];
+  /** Whether this instance runs the watcher (always, unless instances share a lease). */
+  leading(): boolean;
+  stop(): Promise<void>;
+}
+
+export function relayWatcherModule(d: RelayWatcherModuleDeps): PexdModule {
   return {
     name: "relay-watcher",
     register() {},
-    metrics: (): MetricFamily[] => [
-      {
-        name: "pexd_relay_sent_total",
-        help: "Send attempts of the watcher, by target and outcome: ok (answered stored or duplicate: delivered); busy, rejected (answers), unacknowledged (no answer), error (no connection) are retried.",
-        type: "counter",
-        samples: senders.flatMap((s) =>
-          SEND_OUTCOMES.map((outcome) => ({ labels: { target: s.label, outcome }, value: s.counters[outcome] })),
-        ),
-      },
-      {
-        name: "pexd_relay_retries_total",
-        help: "Send attempts that will be retried (every outcome but ok), by target.",
-        type: "counter",
-        samples: senders.map((s) => ({ labels: { target: s.label }, value: s.counters.retries })),
-      },
-      {
-        name: "pexd_relay_queue_depth",
-        help: "Documents waiting for a target.",
-        type: "gauge",
-        samples: senders.map((s) => ({ labels: { target: s.label }, value: s.depth })),
-      },
-      {
-        name: "pexd_relay_dropped_total",
-        help: "Documents dropped because a target's queue was full.",
-        type: "counter",
-        samples: senders.map((s) => ({ labels: { target: s.label }, value: s.counters.dropped })),
-      },
-    ],
-    close: () => d.watcher.stop(),
+    metrics: (): MetricFamily[] => {
+      const senders = d.senders();
+      return [
+        {
+          name: "pexd_relay_watcher_leading",
+          help: "1 while this instance runs the block watcher (with a shared database only the lease holder does).",
+          type: "gauge",
+          samples: [{ value: d.leading() ? 1 : 0 }],
+        },
+        {
+          name: "pexd_relay_sent_total",
+          help: "Send attempts of the watcher, by target and outcome: ok (answered stored or duplicate: delivered); busy, rejected (answers), unacknowledged (no answer), error (no connection) are retried.",
+          type: "counter",
+          samples: senders.flatMap((s) =>
+            SEND_OUTCOMES.map((outcome) => ({ labels: { target: s.label, outcome }, value: s.counters[outcome] })),
+          ),
+        },
+        {
+          name: "pexd_relay_retries_total",
+          help: "Send attempts that will be retried (every outcome but ok), by target.",
+          type: "counter",
+          samples: senders.map((s) => ({ labels: { target: s.label }, value: s.counters.retries })),
+        },
+        {
+          name: "pexd_relay_queue_depth",
+          help: "Documents waiting for a target.",
+          type: "gauge",
+          samples: senders.map((s) => ({ labels: { target: s.label }, value: s.depth })),
+        },
+        {
+          name: "pexd_relay_dropped_total",
+          help: "Documents dropped because a target's queue was full.",
+          type: "counter",
+          samples: senders.map((s) => ({ labels: { target: s.label }, value: s.counters.dropped })),
+        },
+      ];
+    },
+    close: () => d.stop(),
   };
 }

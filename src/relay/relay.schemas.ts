@@ -1,4 +1,4 @@
-// Zod/OpenAPI schemas of the stats API (SPEC §4): the exact JSON shapes of /stats*.
+// Zod/OpenAPI schemas of the stats API (docs/relay.md): the exact JSON shapes of /stats*.
 import { z } from "@hono/zod-openapi";
 
 export const StatsSchema = z

@@ -1,5 +1,5 @@
 // One relay target: a FIFO of framed block documents, each sent over a new TCP connection in order.
-// A document is delivered only when the server answers `stored` or `duplicate` (SPEC §6); `busy`,
+// A document is delivered only when the server answers `stored` or `duplicate` (docs/security.md); `busy`,
 // `rejected`, no answer, or no connection are retried with backoff while the queue holds it; beyond
 // its bound the oldest is dropped (logged, counted).
 import type { Logger } from "../log.ts";
@@ -73,6 +73,9 @@ export class RelaySender {
     this.#maxMs = opts.backoffMaxMs ?? 30_000;
   }
 
+  /** The last block this target acknowledged (documents go in order, so every earlier one was too). */
+  lastDelivered: bigint | null = null;
+
   get depth(): number {
     return this.#queue.length;
   }
@@ -100,6 +103,7 @@ export class RelaySender {
         this.counters[outcome]++;
         if (outcome === "ok") {
           if (this.#queue[0] === head) this.#queue.shift();
+          this.lastDelivered = head.block;
           if (down)
             this.#log.info("relay target back up", { target: this.label, block: head.block.toString(), queued: this.#queue.length });
           down = false;

@@ -1,4 +1,4 @@
-// The relay server role (SPEC §4, §6): decodes netstring frames per TCP connection, logs each with its
+// The relay server role (docs/relay.md): decodes netstring frames per TCP connection, logs each with its
 // sender, records it (first copy of a block wins) and answers each frame, in order, once its outcome
 // is committed: `stored`, `duplicate` or `rejected` (`error` if the commit failed). Limits keep one
 // client from hurting others: connections in all and per address (an idle one makes room for a new
@@ -26,7 +26,7 @@ export const EVICT_IDLE_MS = 2000;
 export const PENDING_HIGH_BYTES = 32 * 1024 * 1024;
 export const PENDING_LOW_BYTES = 8 * 1024 * 1024;
 
-/** The answers (SPEC §6): one per frame read, or `busy` for a connection the server will not read. */
+/** The answers (docs/security.md): one per frame read, or `busy` for a connection the server will not read. */
 export type RelayAnswer = FrameOutcome | "busy" | "error";
 const ANSWERS: Record<RelayAnswer, Uint8Array> = {
   stored: encodeNetstring("stored"),
@@ -74,7 +74,12 @@ interface ConnState {
   /** Frames read and not yet answered. */
   inFlight: number;
   lastActive: number;
+  /** The peer half-closed: close once every frame read is answered. */
+  peerDone: boolean;
 }
+
+/** How long a refused connection's further bytes are read and dropped, so that the peer reads `busy`. */
+const BUSY_LINGER_MS = 2000;
 
 export class RelayServer implements TcpServerHandler {
   readonly #store: RelayStore;
@@ -130,7 +135,7 @@ export class RelayServer implements TcpServerHandler {
       this.counters.refused++;
       this.#log.warn("relay connection refused: busy", { from: address, port: conn.remotePort, reason: full });
       conn.write(ANSWERS.busy);
-      conn.close();
+      conn.close(BUSY_LINGER_MS);
       return;
     }
     this.#perIp.set(address, (this.#perIp.get(address) ?? 0) + 1);
@@ -140,6 +145,7 @@ export class RelayServer implements TcpServerHandler {
       answers: Promise.resolve(),
       inFlight: 0,
       lastActive: this.#now(),
+      peerDone: false,
     });
   }
 
@@ -161,6 +167,16 @@ export class RelayServer implements TcpServerHandler {
       });
       conn.close();
     }
+  }
+
+  /** The peer sent everything it will (half-close): answer what was read, then close. */
+  end(conn: TcpConnection): void {
+    const st = this.#conns.get(conn);
+    if (!st || st.inFlight === 0) {
+      conn.close();
+      return;
+    }
+    st.peerDone = true;
   }
 
   idle(conn: TcpConnection): void {
@@ -251,6 +267,7 @@ export class RelayServer implements TcpServerHandler {
     st.answers = Promise.all([recorded, st.answers]).then(([answer]) => {
       st.inFlight--;
       if (!conn.write(ANSWERS[answer])) this.counters.answersDropped++;
+      if (st.peerDone && st.inFlight === 0) conn.close();
     });
     this.#pending.add(recorded);
     const size = payload.length;

@@ -9,8 +9,12 @@ export interface TcpConnection {
    * transport's bound is already waiting: a peer that never reads cannot grow memory.
    */
   write(bytes: Uint8Array): boolean;
-  /** Closes the connection after what is queued (the transport then calls the handler's close). */
-  close(): void;
+  /**
+   * Closes the connection after what is queued; the transport then calls the handler's close. With
+   * `lingerMs`, what the peer still sends is read and dropped until it closes its side or `lingerMs`
+   * passes, so that a peer still writing reads our last answer instead of a connection reset.
+   */
+  close(lingerMs?: number): void;
   /** Stops reading (backpressure: TCP flow control then slows the sender). */
   pause(): void;
   resume(): void;
@@ -22,6 +26,12 @@ export interface TcpServerHandler {
   close(conn: TcpConnection): void;
   /** No byte received for the idle timeout: the transport closes the connection after this. */
   idle?(conn: TcpConnection): void;
+  /**
+   * The peer half-closed (sent FIN): nothing more will arrive, but it may still read. The handler
+   * closes the connection once it has answered what it read; without this hook the transport
+   * closes at once.
+   */
+  end?(conn: TcpConnection): void;
 }
 
 export interface TcpListenOptions {

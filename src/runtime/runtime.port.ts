@@ -3,11 +3,13 @@
 // bundle (memory.ts: tests, Deno, edge) each build one, so a new runtime or storage engine is one
 // new bundle, not another copy of the wiring.
 import type { UpgradeWebSocket } from "hono/ws";
+import type { SharedCache } from "../eth/eth.cache.ts";
 import type { FetchLike } from "../eth/http.transport.ts";
 import type { SocketFactory } from "../eth/ws/upstream.socket.ts";
-import type { AssetSource } from "../http/meta.routes.ts";
+import type { AssetSource, ReadinessCheck } from "../http/meta.routes.ts";
 import type { PeerAddress, RateLimitStore } from "../limits/request-limiter.ts";
 import type { ProcessProbe } from "../metrics/process.metrics.ts";
+import type { MetricFamily } from "../metrics/types.ts";
 import type { TcpTransport } from "../relay/tcp.port.ts";
 import type { Stores } from "../storage/ports.ts";
 
@@ -40,4 +42,14 @@ export interface RuntimeAdapters {
   peerAddress: PeerAddress;
   /** Where the rate-limit buckets live (default: memory, per process). */
   rateLimitStore?: RateLimitStore;
+  /** The gateway's second-level cache shared with other instances (Redis), when configured. */
+  sharedCache?: SharedCache;
+  /** Readiness of what the bundle connects to besides the stores (Redis): degraded, never fatal. */
+  checks?: ReadinessCheck[];
+  /** Metric families of the bundle's own connections (Redis errors). */
+  metrics?(): MetricFamily[];
+  /** Connects what the bundle opened besides the stores (Redis), before the app serves. */
+  start?(): Promise<void>;
+  /** Closes what the bundle opened (after the stores). */
+  close?(): Promise<void>;
 }

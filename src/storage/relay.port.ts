@@ -1,4 +1,4 @@
-// The relay storage port (SPEC §4): one call per received frame decides first-wins atomically and
+// The relay storage port (docs/relay.md): one call per received frame decides first-wins atomically and
 // updates the sender's stats; reads serve the stats API. Resolving means committed.
 
 export type FrameOutcome = "stored" | "duplicate" | "rejected";

@@ -1,4 +1,4 @@
-// Storage that refuses writes (SPEC §6): disk full, read-only, I/O errors. Adapters turn their
+// Storage that refuses writes (docs/faults.md): disk full, read-only, I/O errors. Adapters turn their
 // driver's errors into a StorageFault; the app answers 507 storage_full or 503 storage_unavailable,
 // and the `storage` readiness check fails until a write succeeds again.
 
@@ -17,7 +17,18 @@ export class StorageFault extends Error {
 }
 
 /** SQLite result codes (extended ones start with the primary's name) that mean the storage, not the request, failed. */
-const SQLITE_UNAVAILABLE = ["SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_PERM", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_PROTOCOL", "SQLITE_NOLFS"];
+const SQLITE_UNAVAILABLE = [
+  "SQLITE_READONLY",
+  "SQLITE_IOERR",
+  "SQLITE_CANTOPEN",
+  "SQLITE_CORRUPT",
+  "SQLITE_NOTADB",
+  "SQLITE_PERM",
+  "SQLITE_BUSY",
+  "SQLITE_LOCKED",
+  "SQLITE_PROTOCOL",
+  "SQLITE_NOLFS",
+];
 
 /** The StorageFault an SQLite error stands for, or null (constraint violations and the like are the request's). */
 export function sqliteFault(e: unknown): StorageFault | null {

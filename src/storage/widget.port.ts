@@ -1,4 +1,4 @@
-// The widgets storage port (SPEC §2): every mutation is one atomic transaction that either applies
+// The widgets storage port (docs/widgets.md): every mutation is one atomic transaction that either applies
 // completely or fails with a WidgetStoreError naming the broken rule; resolving means committed.
 
 export type PortType = "P" | "R" | "Q";

@@ -1,13 +1,15 @@
-// SPEC §2 routes: four POST /rpc/* mutations (204 once committed) and the two reads.
+// docs/widgets.md routes: four POST /rpc/* mutations (204 once committed) and the two reads.
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context.ts";
 import { requireJson } from "../http/middleware.ts";
-import { authResponses, errorResponse, errorResponses } from "../http/schemas.ts";
+import { authResponses, bearerSecurity, commonResponses, errorResponse, errorResponses, storageResponses } from "../http/schemas.ts";
 import { AddWidgetBody, ListQuery, PairBody, RemoveWidgetBody, SnParam, WidgetPageSchema, WidgetSchema } from "./widgets.schemas.ts";
 import type { WidgetsService } from "./widgets.service.ts";
 
 const done = { 204: { description: "Committed (PostgREST style: no body)" } };
+/** What every /rpc/* mutation may answer besides its own errors. */
+const mutation = { ...done, ...errorResponses, ...authResponses, ...commonResponses, ...storageResponses };
 const notFound = errorResponse("Unknown widget (`widget_not_found`)");
 
 export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsService, mutating: MiddlewareHandler) {
@@ -15,14 +17,14 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
     createRoute({
       method: "post",
       path: "/rpc/add_widget",
+      operationId: "addWidget",
       tags: ["widgets"],
       summary: "Create a widget with 0–3 free slots",
       middleware: [mutating, requireJson] as const,
+      security: bearerSecurity,
       request: { body: { content: { "application/json": { schema: AddWidgetBody } }, required: true } },
       responses: {
-        ...done,
-        ...errorResponses,
-        ...authResponses,
+        ...mutation,
         400: errorResponse(
           "Invalid body: missing/empty/over-long fields, unknown port type, more than 3 slots (`invalid_json`, `invalid_request`)",
         ),
@@ -41,11 +43,13 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
     createRoute({
       method: "post",
       path: "/rpc/remove_widget",
+      operationId: "removeWidget",
       tags: ["widgets"],
       summary: "Remove a widget; its partners' slots become free",
       middleware: [mutating, requireJson] as const,
+      security: bearerSecurity,
       request: { body: { content: { "application/json": { schema: RemoveWidgetBody } }, required: true } },
-      responses: { ...done, ...errorResponses, ...authResponses, 404: notFound },
+      responses: { ...mutation, 404: notFound },
     }),
     async (c) => {
       await svc.remove(c.req.valid("json").widget_sn);
@@ -56,14 +60,14 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
     createRoute({
       method: "post",
       path: "/rpc/associate_widgets",
+      operationId: "associateWidgets",
       tags: ["widgets"],
       summary: "Associate two widgets on a port type (one free slot of that type on each)",
       middleware: [mutating, requireJson] as const,
+      security: bearerSecurity,
       request: { body: { content: { "application/json": { schema: PairBody } }, required: true } },
       responses: {
-        ...done,
-        ...errorResponses,
-        ...authResponses,
+        ...mutation,
         400: errorResponse(
           "Invalid body or unknown port type (`invalid_json`, `invalid_request`); both serial numbers equal (`self_association`)",
         ),
@@ -83,14 +87,14 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
     createRoute({
       method: "post",
       path: "/rpc/remove_association",
+      operationId: "removeAssociation",
       tags: ["widgets"],
       summary: "Remove the pair's association on a port type (either order)",
       middleware: [mutating, requireJson] as const,
+      security: bearerSecurity,
       request: { body: { content: { "application/json": { schema: PairBody } }, required: true } },
       responses: {
-        ...done,
-        ...errorResponses,
-        ...authResponses,
+        ...mutation,
         400: errorResponse("Invalid body (`invalid_json`, `invalid_request`); both serial numbers equal (`self_association`)"),
         404: errorResponse("Unknown widget (`widget_not_found`) or no such association (`association_not_found`)"),
       },
@@ -105,6 +109,7 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
     createRoute({
       method: "get",
       path: "/widgets/{sn}",
+      operationId: "getWidget",
       tags: ["widgets"],
       summary: "One widget with its slots in creation order",
       request: { params: SnParam },
@@ -112,6 +117,7 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
         200: { description: "The widget", content: { "application/json": { schema: WidgetSchema } } },
         400: errorResponses[400],
         404: notFound,
+        ...commonResponses,
       },
     }),
     async (c) => c.json(await svc.get(c.req.valid("param").sn), 200),
@@ -120,12 +126,14 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
     createRoute({
       method: "get",
       path: "/widgets",
+      operationId: "listWidgets",
       tags: ["widgets"],
       summary: "Widgets ordered by serial number (keyset pagination)",
       request: { query: ListQuery },
       responses: {
         200: { description: "One page", content: { "application/json": { schema: WidgetPageSchema } } },
         400: errorResponses[400],
+        ...commonResponses,
       },
     }),
     async (c) => {

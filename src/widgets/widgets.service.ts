@@ -1,9 +1,9 @@
-// SPEC §2 rules on top of the WidgetStore port: turns the store's refusal reasons into the HTTP
+// docs/widgets.md rules on top of the WidgetStore port: turns the store's refusal reasons into the HTTP
 // errors and stable codes clients match on (the duplicate body imitates PostgreSQL/PostgREST).
 import { AppError, ConflictError, NotFoundError, type ErrorBody } from "../errors.ts";
 import { WidgetStoreError, type NewWidget, type PortType, type Widget, type WidgetPage, type WidgetStore } from "../storage/widget.port.ts";
 
-/** 409 `23505`, body keys in SPEC's byte order: code, details, hint, message. */
+/** 409 `23505`, body keys in the contract's byte order: code, details, hint, message. */
 export class DuplicateWidgetError extends AppError {
   override name = "DuplicateWidgetError" as const;
   constructor(sn: string) {

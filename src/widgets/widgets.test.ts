@@ -44,7 +44,7 @@ describe("widgets routes", () => {
     expect(await (await app.request("/widgets/b")).json()).toEqual({ widget_sn: "b", widget_name: "Beta", slots: [] });
   });
 
-  test("the duplicate body is byte-for-byte SPEC's", async () => {
+  test("the duplicate body is byte-for-byte the contract's", async () => {
     const { post } = await setup();
     await post("/rpc/add_widget", { widget_sn: "X", widget_name: "x", slots: [] });
     const r = await post("/rpc/add_widget", { widget_sn: "X", widget_name: "y", slots: ["P"] });

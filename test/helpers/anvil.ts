@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
+import { onCleanup } from "./cleanup.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -50,7 +51,7 @@ export function anvilBinary(): string {
 
 const live = new Set<ReturnType<typeof Bun.spawn>>();
 // Last-resort cleanup if a test file forgets stop(): never leave a node running after the test process.
-process.on("exit", () => {
+onCleanup(() => {
   for (const p of live) {
     try {
       p.kill("SIGKILL");

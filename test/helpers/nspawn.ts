@@ -4,11 +4,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import net from "node:net";
 import { dirname, join } from "node:path";
+import { ROOT } from "./pexd.ts";
+import { need, skipping } from "./requirements.ts";
 
 export const CACHE_DIR = "/var/cache/pexd-test";
 export const ROOT_DIR = join(CACHE_DIR, "bookworm-root");
 /** Written last by the build: a root without it is incomplete and rebuilt. Bump to rebuild. */
-const READY_MARK = ".pexd-test-root-v1";
+const READY_MARK = ".pexd-test-root-v2";
 const CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -75,8 +77,9 @@ export function hostMirror(): string {
 }
 
 /**
- * Returns the cached root, building it once (~1.5 min): debootstrap minbase with systemd, then
- * Debian's nodejs, npm, make and curl — what a VPS with npm looks like.
+ * Returns the cached root, building it once (~2.5 min): debootstrap minbase with systemd, then
+ * Debian's nodejs, npm, make and curl — what a VPS with npm looks like — plus PostgreSQL, Redis and
+ * nginx for the scale-out test (installed disabled: that test starts them).
  */
 export async function ensureRoot(log: (s: string) => void = () => {}): Promise<string> {
   if (existsSync(join(ROOT_DIR, READY_MARK))) return ROOT_DIR;
@@ -140,10 +143,30 @@ async function buildRoot(log: (s: string) => void): Promise<void> {
   };
   await step(["debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus,procps", "bookworm", tmp, mirror], "debootstrap");
   await step(["chroot", tmp, "apt-get", "update", "-qq"], "apt-get update in the root");
+  // No service may start inside the chroot while packages install.
+  writeFileSync(join(tmp, "usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n", { mode: 0o755 });
   await step(
-    ["chroot", tmp, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "nodejs", "npm", "make", "curl", "ca-certificates"],
+    [
+      "chroot",
+      tmp,
+      "apt-get",
+      "install",
+      "-y",
+      "-qq",
+      "--no-install-recommends",
+      "nodejs",
+      "npm",
+      "make",
+      "curl",
+      "ca-certificates",
+      "postgresql",
+      "redis-server",
+      "nginx",
+    ],
     "apt-get install in the root",
   );
+  rmSync(join(tmp, "usr/sbin/policy-rc.d"), { force: true });
+  await step(["chroot", tmp, "systemctl", "disable", "postgresql", "redis-server", "nginx"], "disabling the servers in the root");
   await step(["chroot", tmp, "apt-get", "clean"], "apt-get clean");
   writeFileSync(join(tmp, READY_MARK), `${new Date().toISOString()} ${mirror}\n`);
   // A root without the mark (an interrupted build from before the lock) is replaced.
@@ -438,6 +461,30 @@ function splice(a: net.Socket, b: net.Socket): void {
 
 // The forwarder, run by startRegistryBridge() inside the container's network namespace (the host's
 // file system is still visible, so it reaches the proxy's unix socket).
+/** The repository as a user would clone it (tracked and new files, no node_modules) into /root/pexd. */
+export async function copyRepository(c: Container): Promise<void> {
+  const list = await run(["git", "-C", ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard"]);
+  const files = list.stdout.split("\0").filter((f) => f && existsSync(join(ROOT, f)));
+  const dest = join(c.merged, "root/pexd");
+  mkdirSync(dest, { recursive: true });
+  const copy = await run(["bash", "-c", `tar -C "$1" --null -T - -cf - | tar -C "$2" -xf -`, "copy", ROOT, dest], {
+    stdin: new TextEncoder().encode(files.join("\0")),
+  });
+  if (copy.code !== 0) throw new Error(`copy failed: ${copy.stderr}`);
+}
+
+/** Why the container tests are skipped (the user opted out), or null: they run. */
+export function containerOptedOut(): string | null {
+  return skipping("systemd", "root") ? "opted out (PEXD_TEST_SKIP)" : null;
+}
+
+/** In beforeAll: fails, saying why and what installs it, when a container cannot run here. */
+export function needContainer(): void {
+  need("root", "systemd");
+  const why = containerUnavailable();
+  if (why) throw new Error(`systemd-nspawn cannot run here: ${why} (PEXD_TEST_SKIP=systemd skips these tests)`);
+}
+
 if (import.meta.main && process.argv[2] === "forward") {
   const port = Number(process.argv[3]);
   const socket = process.argv[4] ?? "";

@@ -1,11 +1,28 @@
 // Starts the real Bun entry (src/runtime/bun/cli.ts) as a subprocess on a free port with a temp
-// data directory, and waits for its "listening" log line.
-import { mkdtempSync, rmSync } from "node:fs";
+// data directory, and waits for its "listening" log line. With PEXD_BIN set (e.g. PEXD_BIN=dist/pexd,
+// relative to the repository root; built by scripts/build.ts), the compiled executable runs instead.
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { onCleanup } from "./cleanup.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const CLI = join(ROOT, "src/runtime/bun/cli.ts");
+
+/** The compiled executable named by $PEXD_BIN (absolute), or null: bun runs the source. */
+export function pexdBin(): string | null {
+  const bin = process.env.PEXD_BIN;
+  if (!bin) return null;
+  const path = resolve(ROOT, bin);
+  if (!existsSync(path)) throw new Error(`PEXD_BIN=${bin}: no such file (${path}); build it with bun run scripts/build.ts`);
+  return path;
+}
+
+/** The command line that runs pexd with `args`: `$PEXD_BIN args…`, or `bun src/runtime/bun/cli.ts args…`. */
+export function pexdCommand(args: string[] = []): string[] {
+  const bin = pexdBin();
+  return bin ? [bin, ...args] : [process.execPath, CLI, ...args];
+}
 
 export interface Pexd {
   url: string;
@@ -23,8 +40,27 @@ export interface Pexd {
   dispose(): Promise<void>;
 }
 
+/** Temporary directories made by tempDir(), and pexd processes still running, at the end of the run. */
+const temporary = new Set<string>();
+const running = new Set<ReturnType<typeof Bun.spawn>>();
+onCleanup(() => {
+  for (const p of running) {
+    try {
+      p.kill("SIGKILL");
+    } catch {}
+  }
+  for (const dir of temporary) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {}
+  }
+});
+
+/** A fresh temporary directory, removed at exit at the latest (tests leave nothing behind). */
 export function tempDir(prefix = "pexd-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.add(dir);
+  return dir;
 }
 
 export async function startPexd(
@@ -41,7 +77,9 @@ export async function startPexd(
     PEXD_LOG_LEVEL: "info",
     ...opts.env,
   };
-  const proc = Bun.spawn([process.execPath, CLI, ...(opts.args ?? [])], { env, stdout: "pipe", stderr: "pipe", cwd: ROOT });
+  const proc = Bun.spawn(pexdCommand(opts.args), { env, stdout: "pipe", stderr: "pipe", cwd: ROOT });
+  running.add(proc);
+  void proc.exited.then(() => running.delete(proc));
   const logs: Record<string, unknown>[] = [];
   let text = "";
   let port = 0;

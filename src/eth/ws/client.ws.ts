@@ -5,7 +5,7 @@ import type { Context } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import type { App } from "../../app.ts";
 import { AppError } from "../../errors.ts";
-import { errorResponse as httpError } from "../../http/schemas.ts";
+import { errorResponse as httpError, internalErrorResponse } from "../../http/schemas.ts";
 import type { Clients, RequestLimiter } from "../../limits/request-limiter.ts";
 import type { JsonRpcDispatcher, RpcSession, SessionSubscriptions } from "../jsonrpc.dispatcher.ts";
 import { errorResponse, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, parseMessage, RpcFault } from "../jsonrpc.ts";
@@ -118,7 +118,7 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
       const parsed = parseMessage(text);
       const n = parsed.ok ? dispatcher.calls(parsed.value) : 1;
       // Every message counts against the client's rate limit (each call of a batch); over it, the
-      // calls answer -32005 and the connection stays open (SPEC §6).
+      // calls answer -32005 and the connection stays open (docs/security.md).
       const allowance = limiter ? await limiter.allowance(client, n, "ws") : undefined;
       if (!parsed.ok)
         return send(JSON.stringify(allowance && allowance.granted < 1 ? allowance.refused.toResponse(null) : parsed.response));
@@ -177,7 +177,7 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
           }
           perIp.set(ip, open);
           counted = true;
-          // SPEC: no upstream configured → close 1013 (try again later).
+          // the contract: no upstream configured → close 1013 (try again later).
           if (transport.upstreams.length === 0) ws.close(1013, "upstream_not_configured");
         },
         onMessage: (e: MessageEvent, ws: WSContext) => {
@@ -217,6 +217,8 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
     app.openAPIRegistry.registerPath({
       method: "get",
       path,
+      // GET /eth → ethWebSocket, GET /socket2socket → socket2socketWebSocket
+      operationId: `${path.replace(/\W/g, "")}WebSocket`,
       tags: ["ethereum"],
       summary: "JSON-RPC 2.0 over WebSocket (eth_subscribe included)",
       description: `Upgrade: websocket. Any allowed method or batch (same policy, cache and rate limit as POST /eth: each call counts, -32005 over the limit, the connection stays open); eth_subscribe (newHeads, logs, newPendingTransactions, syncing) shares one upstream subscription among identical ones. Limits: ${limits.maxMessageBytes} bytes per message (PEXD_ETH_MAX_BODY_BYTES, refused before it is buffered: close 1009), ${limits.maxConnectionsPerIp} connections per client address (PEXD_WS_MAX_CONNECTIONS_PER_IP: 429 too_many_connections), ${limits.maxPending} requests waiting, ${limits.maxSubscriptions} subscriptions per connection, ${limits.maxBufferedBytes} unsent bytes (else close 1008). No upstream configured: close 1013.`,
@@ -224,6 +226,7 @@ export function registerClientWebSockets(app: App, deps: ClientWsDeps, paths: re
         101: { description: "Switching Protocols" },
         426: httpError("Not a WebSocket upgrade (`upgrade_required`)"),
         429: httpError("Too many connections from this address (`too_many_connections`)"),
+        ...internalErrorResponse,
       },
     });
   }

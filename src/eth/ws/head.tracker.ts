@@ -49,8 +49,12 @@ export class HeadTracker {
     return Math.max(STALL_MIN_MS, STALL_FACTOR * this.#interval);
   }
 
-  onHead(cb: (n: bigint) => void): void {
+  /** Calls `cb` with each new head until the returned function is called. */
+  onHead(cb: (n: bigint) => void): () => void {
     this.#listeners.push(cb);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== cb);
+    };
   }
 
   /** Starts following; never waits for the upstream (a dead one must not hold start-up). */

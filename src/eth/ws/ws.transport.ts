@@ -127,7 +127,7 @@ export class WsTransport implements RpcTransport {
         }, this.#timeoutMs),
       };
       if (!this.#socket.connected && this.#socket.down) {
-        // Known down: fail at once (SPEC §6), and try to connect again for the calls to come.
+        // Known down: fail at once (docs/security.md), and try to connect again for the calls to come.
         clearTimeout(p.timer);
         void this.#socket.ensureConnected().catch(() => {});
         reject(new UpstreamError("upstream_unavailable", `the upstream WebSocket is known to be down: ${this.#socket.down}`));

@@ -1,29 +1,37 @@
 // The Bun bundle of runtime adapters: bun:sqlite stores, Bun's WebSocket client for upstreams,
 // hono/bun's server-side upgrade, Bun.listen/Bun.connect, the process probe and the static assets.
 import { readdirSync } from "node:fs";
-import { resolve } from "node:path";
 import { upgradeWebSocket } from "hono/bun";
+import swaggerUiBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
+import swaggerUiCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
+import uPlotJs from "uplot/dist/uPlot.iife.min.js" with { type: "file" };
+import uPlotCss from "uplot/dist/uPlot.min.css" with { type: "file" };
 import type { Config } from "../../config.ts";
 import type { AssetSource } from "../../http/meta.routes.ts";
 import type { Logger } from "../../log.ts";
 import type { ProcessProbe } from "../../metrics/process.metrics.ts";
 import type { RuntimeAdapters } from "../runtime.port.ts";
+import { postgresStores } from "../../storage/postgres/postgres.stores.ts";
+import { openPostgres, pgLocation } from "./postgres.ts";
+import { openRedis } from "./redis.ts";
 import { openSqliteStores } from "./sqlite.ts";
 import { bunTcp } from "./tcp.ts";
 
-const NODE_MODULES = resolve(import.meta.dir, "../../../node_modules");
-/** The only files served, by name: the API reference's and the dashboard's (no path walking). */
-const ASSET_FILES: Record<string, string> = {
-  "swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
-  "swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
-  "uPlot.iife.min.js": "uplot/dist/uPlot.iife.min.js",
-  "uPlot.min.css": "uplot/dist/uPlot.min.css",
-};
+/**
+ * The only files served, by name: the API reference's and the dashboard's (no path walking). Imported
+ * as files: paths into node_modules from source, embedded in the executable by `bun build --compile`.
+ */
+const ASSET_FILES = new Map<string, string>([
+  ["swagger-ui.css", swaggerUiCss],
+  ["swagger-ui-bundle.js", swaggerUiBundle],
+  ["uPlot.iife.min.js", uPlotJs],
+  ["uPlot.min.css", uPlotCss],
+]);
 
 const assets: AssetSource = async (name) => {
-  const rel = ASSET_FILES[name];
-  if (!rel) return null;
-  const f = Bun.file(resolve(NODE_MODULES, rel));
+  const path = ASSET_FILES.get(name);
+  if (!path) return null;
+  const f = Bun.file(path);
   return (await f.exists()) ? { body: f, type: f.type } : null;
 };
 
@@ -50,8 +58,15 @@ export const bunProcessProbe: ProcessProbe = {
 const BunWebSocket = WebSocket as unknown as new (url: string, options: Bun.WebSocketOptions) => WebSocket;
 
 export function bunRuntime(config: Config, log: Logger): RuntimeAdapters {
+  const redis = config.redisUrl ? openRedis(config.redisUrl, log) : null;
+  const databaseUrl = config.databaseUrl;
   return {
-    openStores: () => openSqliteStores(config.dataDir, log, { synchronous: config.sync === "full" ? "FULL" : "NORMAL" }),
+    openStores: databaseUrl
+      ? async () => {
+          const pool = await openPostgres(databaseUrl, { log });
+          return postgresStores(pool, pgLocation(databaseUrl));
+        }
+      : () => openSqliteStores(config.dataDir, log, { synchronous: config.sync === "full" ? "FULL" : "NORMAL" }),
     // The Infura secret rides in the Authorization header, never in the URL.
     upstreamSocket: (url, headers) => new BunWebSocket(url, { headers }),
     upgradeWebSocket,
@@ -59,6 +74,16 @@ export function bunRuntime(config: Config, log: Logger): RuntimeAdapters {
     clock: { now: () => performance.timeOrigin + performance.now(), wall: Date.now },
     assets,
     processProbe: bunProcessProbe,
+    ...(redis
+      ? {
+          start: redis.start,
+          sharedCache: redis.sharedCache,
+          rateLimitStore: redis.rateLimitStore,
+          checks: [redis.check],
+          metrics: redis.metrics,
+          close: redis.close,
+        }
+      : {}),
     // Bun.serve passes the server as fetch's second argument (Hono's c.env).
     peerAddress: (request, env) =>
       (env as { requestIP?(r: Request): { address: string } | null } | undefined)?.requestIP?.(request)?.address ?? null,

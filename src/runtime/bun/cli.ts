@@ -4,7 +4,7 @@ import { ROLES, type Role } from "../../compose.ts";
 import { CONFIG_VARIABLES, DEFAULT_METHODS_DENY } from "../../config.ts";
 import { run, VERSION } from "./serve.ts";
 
-/** Defaults as in SPEC.md's configuration table ("—": unset). */
+/** Defaults as in docs/configuration.md ("—": unset). */
 const DEFAULTS: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   PEXD_HOST: "127.0.0.1",
   PEXD_PORT: "8081",
@@ -34,6 +34,8 @@ const DEFAULTS: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   PEXD_WS_MAX_CONNECTIONS_PER_IP: "64",
   PEXD_RELAY_MAX_CONNECTIONS_PER_IP: "32",
   PEXD_SYNC: "normal",
+  PEXD_DATABASE_URL: "— (SQLite in PEXD_DATA_DIR)",
+  PEXD_REDIS_URL: "— (in-process cache and limits)",
 };
 
 const width = Math.max(...CONFIG_VARIABLES.map((v) => v.length));
@@ -43,16 +45,46 @@ Usage:
   pexd                 run everything configured (HTTP on PEXD_HOST:PEXD_PORT)
   pexd relay-server    only the relay server: TCP on PEXD_RELAY_PORT + stats API and /metrics over HTTP
   pexd relay-client    only the block watcher: sends to PEXD_RELAY_TARGETS (HTTP: /health, /ready, /metrics)
+  pexd health [URL]    exit 0 when GET URL (default http://127.0.0.1:PEXD_PORT/health) answers 200
+                       within 2 s, else 1: for container health checks and scripts
   pexd --help          this text
   pexd --version       the version
 
 Configuration is read from the environment (variable, default):
 ${CONFIG_VARIABLES.map((v) => `  ${v.padEnd(width)}  ${DEFAULTS[v]}`).join("\n")}
-See README.md for their meanings.
+See docs/configuration.md for their meanings.
 `;
 
-const [cmd] = process.argv.slice(2);
-if (cmd === "--help" || cmd === "-h" || cmd === "help") {
+const usageError = (message: string): never => {
+  process.stderr.write(`pexd: ${message}\n\n${HELP}`);
+  process.exit(64);
+};
+
+/** `pexd health [URL]`: one GET, 2 s at most; the exit status says whether it answered 200. */
+async function health(url: string | undefined): Promise<never> {
+  let target = url;
+  if (!target) {
+    const host = process.env.PEXD_HOST || "127.0.0.1";
+    const local = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+    target = `http://${local}:${process.env.PEXD_PORT || "8081"}/health`;
+  }
+  try {
+    const r = await fetch(target, { signal: AbortSignal.timeout(2000) });
+    process.stdout.write(`${target}: ${r.status}\n`);
+    process.exit(r.status === 200 ? 0 : 1);
+  } catch (e) {
+    process.stdout.write(`${target}: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  }
+}
+
+const [cmd, ...rest] = process.argv.slice(2);
+if (cmd === "health") {
+  if (rest.length > 1 || (rest[0] !== undefined && !/^https?:\/\//.test(rest[0]))) usageError("health takes at most one http(s) URL");
+  await health(rest[0]);
+} else if (rest.length) {
+  usageError(`unexpected argument "${rest[0]}"`);
+} else if (cmd === "--help" || cmd === "-h" || cmd === "help") {
   process.stdout.write(HELP);
 } else if (cmd === "--version" || cmd === "-v") {
   process.stdout.write(`${VERSION}\n`);
@@ -61,6 +93,5 @@ if (cmd === "--help" || cmd === "-h" || cmd === "help") {
 } else if (cmd !== "all" && cmd in ROLES) {
   await run(cmd as Role);
 } else {
-  process.stderr.write(`pexd: unknown command "${cmd}"\n\n${HELP}`);
-  process.exit(64);
+  usageError(`unknown command "${cmd}"`);
 }

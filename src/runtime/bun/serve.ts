@@ -1,6 +1,7 @@
 // The one Bun serve path, for `pexd` and every single role: environment → Config → the Bun bundle →
 // compose() → Bun.serve, with the same exit codes (78 bad configuration, 73 unusable storage), the
 // same graceful stop (drain with a deadline, then close in order) and the same /metrics.
+import { existsSync } from "node:fs";
 import { websocket } from "hono/bun";
 import pkg from "../../../package.json" with { type: "json" };
 import { compose, type Role } from "../../compose.ts";
@@ -74,7 +75,7 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions = {}
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
   // Start-up garbage (module evaluation, the OpenAPI document build) is collected before idling.
   Bun.gc(true);
-  log.notice("listening", { url, port: server.port, version: VERSION, ...composed.facts() });
+  log.notice("listening", { url, port: server.port, version: VERSION, ...composed.facts(), ...envFilesRead() });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -99,7 +100,7 @@ export async function run(role: Role, env: Record<string, string | undefined> = 
   const log = stdoutLogger(config);
   let running: Running;
   try {
-    // PEXD_HTTP_METRICS=off is for the benchmark only (the recording's own cost); see bench/README.md.
+    // PEXD_HTTP_METRICS=off is for the benchmark only (the recording's own cost); see docs/benchmarks.md.
     running = await serve(config, log, { role, httpMetrics: env.PEXD_HTTP_METRICS !== "off" });
   } catch (e) {
     if (e instanceof StorageOpenError) {
@@ -120,4 +121,16 @@ export async function run(role: Role, env: Record<string, string | undefined> = 
       );
     });
   }
+}
+
+/**
+ * The .env files Bun read from the working directory before pexd started (development runs from a
+ * checkout; the compiled binary reads none), named in the "listening" line so that settings never
+ * come from a file silently. See docs/configuration.md, "The .env file".
+ */
+function envFilesRead(): { env_files?: string[] } {
+  if (import.meta.path.startsWith("/$bunfs/")) return {};
+  const mode = process.env.NODE_ENV || "development";
+  const files = [".env", `.env.${mode}`, ...(mode === "test" ? [] : [".env.local"])].filter((f) => existsSync(f));
+  return files.length ? { env_files: files } : {};
 }

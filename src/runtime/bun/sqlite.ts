@@ -1,7 +1,7 @@
-// bun:sqlite: the database file with its pragmas, the migrations from db/sqlite/, background
-// checkpoints, and the stores on top (src/storage/sqlite/sqlite.stores.ts).
+// bun:sqlite: the database file with its pragmas, the migrations of db/sqlite/ (embedded: see
+// migrations.ts), background checkpoints, and the stores on top (src/storage/sqlite/sqlite.stores.ts).
 import { Database } from "bun:sqlite";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { StorageOpenError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
@@ -9,15 +9,16 @@ import type { Stores } from "../../storage/ports.ts";
 import { migrate, type Migration } from "../../storage/sqlite/db.ts";
 import { sqliteStores } from "../../storage/sqlite/sqlite.stores.ts";
 import { startCheckpointer } from "./checkpointer.ts";
+import { claimDataDir, DataDirHeld } from "./data-dir.ts";
+import { readMigrationDir, SQLITE_MIGRATIONS } from "./migrations.ts";
 
+/** The source tree's migrations directory (tests and tools; the service applies the embedded list). */
 export const MIGRATIONS_DIR = resolve(import.meta.dir, "../../../db/sqlite");
 export const DATABASE_FILE = "pexd.sqlite";
 
-export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
-  return readdirSync(dir)
-    .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
-    .sort()
-    .map((name) => ({ name, sql: readFileSync(join(dir, name), "utf8") }));
+/** The migrations of db/sqlite/ embedded at build time; with `dir`, the files of that directory instead. */
+export function loadMigrations(dir?: string): Migration[] {
+  return dir === undefined ? SQLITE_MIGRATIONS.map((m) => ({ ...m })) : readMigrationDir(dir);
 }
 
 export interface OpenOptions {
@@ -44,9 +45,14 @@ export function openDatabase(dataDir: string, opts: OpenOptions = {}): { db: Dat
 /** Every store on $PEXD_DATA_DIR/pexd.sqlite; a directory or file that cannot be used is a StorageOpenError. */
 export async function openSqliteStores(dataDir: string, log: Logger, opts: OpenOptions = {}): Promise<Stores> {
   let opened: ReturnType<typeof openDatabase>;
+  let release: () => void = () => {};
   try {
+    mkdirSync(dataDir, { recursive: true });
+    release = claimDataDir(dataDir);
     opened = openDatabase(dataDir, opts);
   } catch (e) {
+    release();
+    if (e instanceof DataDirHeld) throw new StorageOpenError(e.message);
     const reason = e instanceof Error ? e.message : String(e);
     const hint = /not a database|malformed|corrupt/i.test(reason)
       ? "the file is not a usable SQLite database: restore it from a backup or move it away"
@@ -78,6 +84,7 @@ export async function openSqliteStores(dataDir: string, log: Logger, opts: OpenO
         /* a full or read-only disk: the WAL stays, and is replayed at the next start */
       }
       db.close();
+      release();
     },
   });
   // A database that opens but cannot be written (a read-only file or mount: SQLite then opens it

@@ -9,6 +9,7 @@ interface BunSocketShape {
   readonly remotePort?: number;
   write(data: Uint8Array): number;
   end(): void;
+  terminate(): void;
   pause(): void;
   resume(): void;
   timeout(seconds: number): void;
@@ -22,6 +23,7 @@ class Conn implements TcpConnection {
   #queue: Uint8Array[] = [];
   #queued = 0;
   #ending = false;
+  #lingering = false;
 
   constructor(socket: BunSocketShape) {
     this.#socket = socket;
@@ -55,12 +57,27 @@ class Conn implements TcpConnection {
       this.#queue.shift();
       this.#queued -= head.length;
     }
-    if (this.#ending) this.#socket.end();
+    if (this.#ending && !this.#lingering) this.#socket.end();
   }
 
-  close(): void {
+  close(lingerMs?: number): void {
     this.#ending = true;
-    if (this.#queued === 0) this.#socket.end();
+    if (lingerMs === undefined) {
+      if (this.#queued === 0) this.#socket.end();
+      return;
+    }
+    // The peer may still be writing into a connection we refuse. Closing now would make the kernel
+    // answer its next bytes with a reset, which a client that writes before it reads sees instead of
+    // our last answer: keep reading and dropping (the listener ignores a closing connection) until
+    // the peer closes its side (then we close ours) or lingerMs passes (then the connection is cut).
+    this.#lingering = true;
+    const timer = setTimeout(() => this.#socket.terminate(), lingerMs);
+    (timer as { unref?: () => void }).unref?.();
+  }
+
+  /** Whether close() was asked: what arrives now is dropped. */
+  get closing(): boolean {
+    return this.#ending;
   }
   pause(): void {
     this.#socket.pause();
@@ -75,6 +92,8 @@ async function listen(opts: TcpListenOptions): Promise<TcpListener> {
   const listener = Bun.listen<Conn | undefined>({
     hostname: opts.host,
     port: opts.port,
+    // A peer that half-closes after writing still reads our answers: we close when we are done.
+    allowHalfOpen: true,
     socket: {
       open(s) {
         const c = new Conn(s);
@@ -83,18 +102,26 @@ async function listen(opts: TcpListenOptions): Promise<TcpListener> {
         h.open(c);
       },
       data(s, chunk) {
-        if (s.data) h.data(s.data, chunk);
+        if (s.data && !s.data.closing) h.data(s.data, chunk);
       },
       drain(s) {
         s.data?.drain();
       },
       timeout(s) {
-        if (s.data) h.idle?.(s.data);
-        s.end();
+        // Half-closed by us already (a refusal, an eviction, an earlier timeout) and still silent:
+        // the peer never closes its side, so cut it.
+        if (!s.data || s.data.closing) {
+          s.terminate();
+          return;
+        }
+        h.idle?.(s.data);
+        s.data.close();
       },
-      // The peer half-closed: nothing more will arrive, so close our side too.
+      // The peer half-closed: nothing more will arrive. The handler closes once it has answered
+      // (a connection we already closed ends here).
       end(s) {
-        s.end();
+        if (s.data && !s.data.closing && h.end) h.end(s.data);
+        else s.end();
       },
       close(s) {
         const c = s.data;

@@ -46,7 +46,7 @@ describe("SqliteCommitter: stores sharing one connection", () => {
     const added = widgets.add({ sn: "w1", name: "one", slots: ["P"] });
     // The widgets batch is open (its commit is scheduled for the next turn) …
     expect(committedWidgets(path)).toBe(0);
-    await fib.save(7);
+    await fib.apply([7]);
     // … and the acknowledged fib step is durable: it did not wait inside that open transaction.
     expect(committedIndex(path)).toBe(7);
     expect(committedWidgets(path)).toBe(1);

@@ -37,6 +37,8 @@ export class SqliteCommitter {
   commits = 0;
   /** The last write the storage refused (disk full, read-only, I/O), until a commit succeeds again. */
   fault: StorageFault | null = null;
+  /** When a write was last refused (Date.now()). */
+  faultAt = 0;
 
   constructor(db: SqliteDatabase, opts: CommitterOptions = {}) {
     this.#groupCommit = opts.groupCommit ?? true;
@@ -118,7 +120,10 @@ export class SqliteCommitter {
   /** Records a storage fault (for readiness) and returns what callers are told. */
   #noted(e: unknown): unknown {
     const fault = sqliteFault(e);
-    if (fault) this.fault = fault;
+    if (fault) {
+      this.fault = fault;
+      this.faultAt = Date.now();
+    }
     return fault ?? e;
   }
 

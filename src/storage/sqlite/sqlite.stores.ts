@@ -39,11 +39,13 @@ export function sqliteStores(h: SqliteHandles): Stores & { probeWrite(): Promise
     relay,
     location: h.location,
     probeWrite,
-    // Known health: the last write refused stays the answer until a write succeeds (a client's, or
-    // this probe's, tried at most once a second).
+    // Known health: the last write refused stays the answer until a write succeeds: a client's, or
+    // this probe's — tried at most once a second, and only when no client write was refused in the
+    // last second (a nearly full disk may take the probe's one row while clients' writes fail).
     check: async () => {
-      if (committer.fault && Date.now() - lastProbe >= PROBE_EVERY_MS) {
-        lastProbe = Date.now();
+      const now = Date.now();
+      if (committer.fault && now - committer.faultAt >= PROBE_EVERY_MS && now - lastProbe >= PROBE_EVERY_MS) {
+        lastProbe = now;
         await probeWrite().catch(() => {});
       }
       if (committer.fault) throw new Error(committer.fault.message);

@@ -95,7 +95,7 @@ export class SqliteWidgetStore implements WidgetStore {
     this.#release1 = db.prepare("UPDATE widget_slots SET partner_id = NULL WHERE widget_id = ? AND port = ? AND partner_id = ?");
     // Plain single-table lookups: measured here, joining widget_slots to widgets for the partner's
     // serial number cost ~8 µs per widget, these three statements ~1 µs (EXPLAIN QUERY PLAN: all
-    // index searches; see README.md, "Widgets").
+    // index searches; see docs/widgets.md).
     this.#head = r.prepare<HeadRow>("SELECT id, name FROM widgets WHERE serial_number = ?");
     // No ORDER BY: it makes SQLite walk the WITHOUT ROWID primary key (~4.5 µs) instead of the
     // covering index (widget_id, port, partner_id) + PK columns (~0.8 µs); ≤ 3 rows sort in JS.

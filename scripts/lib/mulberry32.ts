@@ -1,0 +1,13 @@
+// mulberry32: a small, fast pseudo-random generator, reproducible across runs and platforms. The
+// seed scripts (SQLite and PostgreSQL) draw the same widgets from it for the same seed, and tests use
+// it so that a failure can be replayed.
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
