@@ -44,15 +44,19 @@ mirror="${mirror:-http://deb.debian.org/debian}"
 
 echo "== debootstrap bookworm (minbase) from $mirror"
 debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; exit 1; }
-# What this host's HTTPS and npm need (a CA bundle or registry settings of a proxied network).
-for f in /etc/npmrc /etc/ssl/certs/ca-certificates.crt ${NODE_EXTRA_CA_CERTS:-}; do
+# What this host's HTTPS and npm need on a network with a TLS-inspecting proxy: its extra CAs
+# (picked up when the root installs ca-certificates), npm's settings and the files they name.
+cafile="$(sed -n 's/^cafile=//p' /etc/npmrc 2>/dev/null | head -n1)"
+for f in /etc/npmrc /etc/ssl/certs/ca-certificates.crt ${NODE_EXTRA_CA_CERTS:-} $cafile /usr/local/share/ca-certificates/*; do
   [ -n "$f" ] && [ -f "$f" ] && install -D -m 0644 "$f" "$root$f"
 done
+extra_ca=()
+[ -n "${NODE_EXTRA_CA_CERTS:-}" ] && extra_ca=(--setenv=NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS")
 echo "== a clean clone of $(git -C "$src" rev-parse --short HEAD)"
 git clone -q "$src" "$root/root/pexd"
 
 run_test() {
-  systemd-nspawn -q -D "$root" --pipe --setenv=PEXD_TEST_SKIP="$skip" --setenv=HOME=/root \
+  systemd-nspawn -q -D "$root" --register=no --keep-unit --machine="pexd-fresh-$$" --pipe --setenv=PEXD_TEST_SKIP="$skip" --setenv=HOME=/root "${extra_ca[@]}" \
     bash -c 'cd /root/pexd && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make >/dev/null && make test'
 }
 for pass in first cached; do

@@ -2,7 +2,7 @@
 // the right files and modes, and under a real systemd (nspawn) `make all` gives a healthy, restarting,
 // hardened service that keeps its state across kill -9, restarts, upgrades, reboots and uninstall.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./helpers/pexd.ts";
@@ -169,7 +169,13 @@ describe.skipIf(!Bun.which("bun") && !existsSync(process.execPath))("staged inst
 describe.skipIf(skipping("root"))("install script guards", () => {
   test("make all refuses to run as a non-root user", async () => {
     need("root");
-    const r = await run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", join(ROOT, "scripts/install.sh")]);
+    // A copy the unprivileged user can read (a checkout under /root is not).
+    const dir = mkdtempSync(join(tmpdir(), "pexd-test-guard-"));
+    mkdirSync(join(dir, "scripts"));
+    for (const f of ["install.sh", "paths.sh"]) copyFileSync(join(ROOT, "scripts", f), join(dir, "scripts", f));
+    chmodSync(dir, 0o755);
+    const r = await run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", join(dir, "scripts/install.sh")]);
+    rmSync(dir, { recursive: true, force: true });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("run as root");
   });
