@@ -9,43 +9,24 @@
 // every invariant by construction: --verify checks them after the load); otherwise the triggers
 // run and the load is slower.
 import type { SQL } from "bun";
-import { parseArgs } from "node:util";
 import { openPostgres, pgLocation } from "../src/runtime/bun/postgres.ts";
 import { mulberry32 } from "./lib/mulberry32.ts";
+import { parseCli } from "./lib/cli.ts";
 
-const usage = `usage: PEXD_DATABASE_URL=postgres://… bun run scripts/seed-postgres.ts --widgets N [--seed S] [--verify]
-  --widgets N   widgets to add (serial numbers s<S>-<index>)
-  --seed S      random seed, default 1 (the same widgets as scripts/seed.ts --seed S)
-  --verify      check every widget invariant with SQL after the load`;
-
-let values: { widgets?: string; seed?: string; verify?: boolean; help?: boolean };
-try {
-  ({ values } = parseArgs({
-    args: Bun.argv.slice(2),
-    options: {
-      widgets: { type: "string" },
-      seed: { type: "string", default: "1" },
-      verify: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-    allowPositionals: false,
-  }));
-} catch (e) {
-  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n${usage}\n`);
-  process.exit(64);
-}
-if (values.help) {
-  console.log(usage);
-  process.exit(0);
-}
-const total = Number(values.widgets);
-const seed = Number(values.seed);
-const url = Bun.env.PEXD_DATABASE_URL;
-if (values.widgets === undefined || !Number.isSafeInteger(total) || total < 0 || !Number.isSafeInteger(seed) || seed < 0 || !url) {
-  process.stderr.write(`${url ? "" : "PEXD_DATABASE_URL is not set\n"}${usage}\n`);
-  process.exit(64);
-}
+const { values, fail } = parseCli({
+  usage: "PEXD_DATABASE_URL=postgres://… bun run scripts/seed-postgres.ts --widgets N [options]",
+  about: "bulk-loads N reproducible random widgets into PostgreSQL with COPY",
+  options: {
+    widgets: { type: "number", integer: true, help: "widgets to add (serial numbers s<S>-<index>); required" },
+    seed: { type: "number", integer: true, default: 1, arg: "S", help: "random seed (the same widgets as scripts/seed.ts --seed S)" },
+    verify: { type: "boolean", help: "check every widget invariant with SQL after the load" },
+  },
+});
+const url = Bun.env.PEXD_DATABASE_URL ?? "";
+if (values.widgets === undefined) fail("--widgets N is required");
+if (!url) fail("PEXD_DATABASE_URL is not set");
+const total = values.widgets as number;
+const seed = values.seed;
 
 const rng = mulberry32;
 

@@ -3,41 +3,29 @@
 // Fast path: journal off and synchronous off during the load, serial numbers and ids generated in
 // ascending order so every index is appended to, multi-row INSERTs in large transactions.
 // With PEXD_DATABASE_URL set, the same widgets go to PostgreSQL instead (scripts/seed-postgres.ts, COPY).
-import { parseArgs } from "node:util";
 import { configOrExit } from "../src/runtime/bun/serve.ts";
 import { holderOf } from "../src/runtime/bun/data-dir.ts";
 import { openDatabase } from "../src/runtime/bun/sqlite.ts";
 import { mulberry32 } from "./lib/mulberry32.ts";
+import { parseCli } from "./lib/cli.ts";
 
 if (Bun.env.PEXD_DATABASE_URL) {
   await import("./seed-postgres.ts");
   process.exit(process.exitCode ?? 0);
 }
 
-const usage = `usage: bun run db:seed --widgets N [--seed S]
-  database: $PEXD_DATA_DIR/pexd.sqlite (default ./data), or PostgreSQL when PEXD_DATABASE_URL is set`;
-let values: { widgets?: string; seed?: string; help?: boolean };
-try {
-  ({ values } = parseArgs({
-    args: Bun.argv.slice(2),
-    options: { widgets: { type: "string" }, seed: { type: "string", default: "1" }, help: { type: "boolean", short: "h" } },
-    strict: true,
-    allowPositionals: false,
-  }));
-} catch (e) {
-  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n${usage}\n`);
-  process.exit(64);
-}
-if (values.help) {
-  console.log(usage);
-  process.exit(0);
-}
-const total = Number(values.widgets);
-const seed = Number(values.seed);
-if (!Number.isSafeInteger(total) || total < 0 || !Number.isSafeInteger(seed) || seed < 0) {
-  process.stderr.write(`${usage}\n`);
-  process.exit(64);
-}
+const { values, fail } = parseCli({
+  usage: "bun run db:seed --widgets N [options]   (scripts/seed.ts)",
+  about: "bulk-loads N reproducible random widgets into $PEXD_DATA_DIR/pexd.sqlite (default ./data)",
+  options: {
+    widgets: { type: "number", integer: true, help: "widgets to add (serial numbers s<S>-<index>); required" },
+    seed: { type: "number", integer: true, default: 1, arg: "S", help: "random seed (the same widgets on SQLite and PostgreSQL)" },
+  },
+  notes: "With PEXD_DATABASE_URL set, the same widgets go to PostgreSQL (scripts/seed-postgres.ts, COPY).",
+});
+if (values.widgets === undefined) fail("--widgets N is required");
+const total = values.widgets as number;
+const seed = values.seed;
 
 const rng = mulberry32;
 

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { migrationProblems, workerEntrypoints } from "../scripts/build.ts";
 import { loadPgMigrations, PG_MIGRATIONS_DIR } from "../src/runtime/bun/postgres.ts";
 import { loadMigrations, MIGRATIONS_DIR } from "../src/runtime/bun/sqlite.ts";
-import { ROOT } from "./helpers/pexd.ts";
+import { readLogLines, ROOT } from "./helpers/pexd.ts";
 import { startPostgres, type PgServer } from "./helpers/postgres.ts";
 
 const BUILD = join(ROOT, "scripts/build.ts");
@@ -133,25 +133,14 @@ describe("the executable", () => {
     const lines: Record<string, unknown>[] = [];
     let resolveUrl!: (url: string) => void;
     const listening = new Promise<string>((r) => (resolveUrl = r));
-    const drained = (async () => {
-      const dec = new TextDecoder();
-      let buf = "";
-      for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-        const s = dec.decode(chunk, { stream: true });
-        text += s;
-        buf += s;
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            const o = JSON.parse(line) as Record<string, unknown>;
-            lines.push(o);
-            if (o.msg === "listening") resolveUrl(`http://127.0.0.1:${o.port}`);
-          } catch {}
-        }
-      }
-    })();
+    const drained = readLogLines(
+      proc.stdout as ReadableStream<Uint8Array>,
+      (s) => (text += s),
+      (o) => {
+        lines.push(o);
+        if (o.msg === "listening") resolveUrl(`http://127.0.0.1:${o.port}`);
+      },
+    );
     const stderr = new Response(proc.stderr).text();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let url: string;

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pexdBin, pexdCommand } from "./helpers/pexd.ts";
+import { pexdBin, pexdCommand, readLogLines } from "./helpers/pexd.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -16,15 +16,22 @@ afterAll(() => {
 async function listeningLine(cwd: string): Promise<Record<string, unknown>> {
   const proc = Bun.spawn(pexdCommand(), { cwd, env: { PATH: process.env.PATH ?? "", PEXD_PORT: "0" }, stdout: "pipe", stderr: "pipe" });
   try {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-      buf += dec.decode(chunk, { stream: true });
-      for (const line of buf.split("\n")) {
-        if (line.includes('"msg":"listening"')) return JSON.parse(line) as Record<string, unknown>;
-      }
-    }
-    throw new Error(`no listening line: ${buf}${await new Response(proc.stderr).text()}`);
+    let text = "";
+    let listening: Record<string, unknown> | undefined;
+    // Stops reading at the listening line: killing the process (below) ends the stream.
+    const reading = readLogLines(
+      proc.stdout as ReadableStream<Uint8Array>,
+      (s) => (text += s),
+      (o) => {
+        if (o.msg === "listening" && !listening) {
+          listening = o;
+          proc.kill();
+        }
+      },
+    );
+    await reading;
+    if (!listening) throw new Error(`no listening line: ${text}${await new Response(proc.stderr).text()}`);
+    return listening;
   } finally {
     proc.kill();
     await proc.exited;

@@ -2,7 +2,8 @@
 // in-process relay server with the memory store.
 import { afterAll, describe, expect, test } from "bun:test";
 import { createLogger } from "../log.ts";
-import { bunTcp } from "../runtime/bun/tcp.ts";
+import { connect as netConnect } from "node:net";
+import { bunTcp, MAX_LINGERING } from "../runtime/bun/tcp.ts";
 import { MemoryRelayStore } from "../storage/memory/relay.memory.ts";
 import { encodeNetstring } from "./netstring.ts";
 import { relayServerModule } from "./relay.module.ts";
@@ -155,4 +156,48 @@ describe("RelayServer backpressure", () => {
     expect(server.pendingBytes).toBe(0);
     sock.end();
   });
+});
+
+describe("Bun TCP adapter: refused connections linger, boundedly", () => {
+  test(`past ${MAX_LINGERING} lingering refusals, a refused connection is closed at once (a flood holds no more descriptors)`, async () => {
+    const listener = await bunTcp.listen({
+      host: "127.0.0.1",
+      port: 0,
+      idleTimeoutS: 60,
+      // Every connection is refused with a last answer and a long linger.
+      handler: {
+        open(c) {
+          c.write(new TextEncoder().encode("4:busy,"));
+          c.close(60_000);
+        },
+        data() {},
+        close() {},
+      },
+    });
+    listeners.push(listener);
+    const extra = 20;
+    const ended: number[] = [];
+    const answered: number[] = [];
+    const sockets = await Promise.all(
+      Array.from(
+        { length: MAX_LINGERING + extra },
+        (_, i) =>
+          new Promise<import("node:net").Socket>((resolve) => {
+            const s = netConnect({ host: "127.0.0.1", port: listener.port, allowHalfOpen: true }, () => resolve(s));
+            s.on("data", () => answered.push(i));
+            s.on("end", () => ended.push(i));
+            s.on("error", () => {});
+          }),
+      ),
+    );
+    try {
+      // Every client reads its answer; only those past the bound see the server close at once.
+      await until("every answer", () => answered.length === MAX_LINGERING + extra);
+      await until("the connections past the bound closed", () => ended.length >= extra);
+      await Bun.sleep(200);
+      expect(ended.length).toBe(extra);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+  }, 30_000);
 });

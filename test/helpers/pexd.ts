@@ -40,6 +40,37 @@ export interface Pexd {
   dispose(): Promise<void>;
 }
 
+/**
+ * Reads a process's output to its end: every chunk to `onText`, and (with `onLine`) every line that is
+ * a JSON object — pexd's log lines — to `onLine`.
+ */
+export async function readLogLines(
+  stream: ReadableStream<Uint8Array>,
+  onText: (s: string) => void,
+  onLine?: (obj: Record<string, unknown>) => void,
+): Promise<void> {
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of stream) {
+    const s = dec.decode(chunk, { stream: true });
+    onText(s);
+    if (!onLine) continue;
+    buf += s;
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let obj: unknown;
+      try {
+        obj = JSON.parse(line);
+      } catch {
+        continue; // not a log line
+      }
+      if (obj && typeof obj === "object") onLine(obj as Record<string, unknown>);
+    }
+  }
+}
+
 /** Temporary directories made by tempDir(), and pexd processes still running, at the end of the run. */
 const temporary = new Set<string>();
 const running = new Set<ReturnType<typeof Bun.spawn>>();
@@ -85,35 +116,17 @@ export async function startPexd(
   let port = 0;
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
-  const pump = async (stream: ReadableStream<Uint8Array>, parse: boolean) => {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of stream) {
-      const s = dec.decode(chunk, { stream: true });
-      text += s;
-      if (!parse) continue;
-      buf += s;
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const obj = JSON.parse(line) as Record<string, unknown>;
-          logs.push(obj);
-          if (obj.msg === "listening" && typeof obj.port === "number") {
-            port = obj.port;
-            resolveReady();
-          }
-        } catch {
-          /* not a log line */
-        }
-      }
+  const onLine = (obj: Record<string, unknown>) => {
+    logs.push(obj);
+    if (obj.msg === "listening" && typeof obj.port === "number") {
+      port = obj.port;
+      resolveReady();
     }
   };
   // Both pipes drained (EOF): stop() waits for it, so every line the process wrote is in `logs`.
   const drained = Promise.all([
-    pump(proc.stdout as ReadableStream<Uint8Array>, true),
-    pump(proc.stderr as ReadableStream<Uint8Array>, false),
+    readLogLines(proc.stdout as ReadableStream<Uint8Array>, (s) => (text += s), onLine),
+    readLogLines(proc.stderr as ReadableStream<Uint8Array>, (s) => (text += s)),
   ]).catch(() => {});
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const exited = proc.exited.then((code) => {

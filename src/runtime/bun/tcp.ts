@@ -3,6 +3,13 @@ import type { ExchangeOptions, TcpConnection, TcpListener, TcpListenOptions, Tcp
 
 /** Bytes waiting for a peer that does not read, at most; more are dropped (write() says false). */
 const MAX_QUEUED = 64 * 1024;
+/**
+ * Refused connections kept open at once to let their peers read the last answer (see close()): a
+ * flood of connections past a limit must not hold thousands of descriptors for the linger time, so
+ * beyond this many, a refused connection is closed at once.
+ */
+export const MAX_LINGERING = 256;
+let lingeringNow = 0;
 
 interface BunSocketShape {
   readonly remoteAddress: string;
@@ -61,8 +68,9 @@ class Conn implements TcpConnection {
   }
 
   close(lingerMs?: number): void {
+    if (this.#ending) return;
     this.#ending = true;
-    if (lingerMs === undefined) {
+    if (lingerMs === undefined || lingeringNow >= MAX_LINGERING) {
       if (this.#queued === 0) this.#socket.end();
       return;
     }
@@ -71,8 +79,16 @@ class Conn implements TcpConnection {
     // our last answer: keep reading and dropping (the listener ignores a closing connection) until
     // the peer closes its side (then we close ours) or lingerMs passes (then the connection is cut).
     this.#lingering = true;
+    lingeringNow++;
     const timer = setTimeout(() => this.#socket.terminate(), lingerMs);
     (timer as { unref?: () => void }).unref?.();
+  }
+
+  /** The socket closed (the transport's close event): a lingering slot is free again. */
+  closed(): void {
+    if (!this.#lingering) return;
+    this.#lingering = false;
+    lingeringNow--;
   }
 
   /** Whether close() was asked: what arrives now is dropped. */
@@ -126,6 +142,7 @@ async function listen(opts: TcpListenOptions): Promise<TcpListener> {
       close(s) {
         const c = s.data;
         s.data = undefined;
+        c?.closed();
         if (c) h.close(c);
       },
       error(s) {

@@ -64,11 +64,15 @@ function faultsMapped<T extends object>(store: T, health: FaultRecord): T {
     health.at = Date.now();
     return fault;
   };
+  // One wrapper per method, made on first use (not one closure per call on the request path).
+  const wrapped = new Map<PropertyKey, (...args: unknown[]) => unknown>();
   return new Proxy(store, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
       if (typeof value !== "function") return value;
-      return (...args: unknown[]) => {
+      const known = wrapped.get(prop);
+      if (known) return known;
+      const wrapper = (...args: unknown[]) => {
         let result: unknown;
         try {
           result = (value as (...a: unknown[]) => unknown).apply(target, args);
@@ -90,6 +94,8 @@ function faultsMapped<T extends object>(store: T, health: FaultRecord): T {
           })
           .finally(() => clearTimeout(timer));
       };
+      wrapped.set(prop, wrapper);
+      return wrapper;
     },
   });
 }
