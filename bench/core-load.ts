@@ -5,7 +5,8 @@ import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { parseCli } from "../scripts/lib/cli.ts";
 import { tempDir } from "../test/helpers/pexd.ts";
-import { ab, haveAb, haveWrk, markdownTable, median, startBaseline, startPexd, wrk, type WrkResult } from "./lib.ts";
+import { record, recordBaseline } from "./targets.ts";
+import { ab, haveAb, haveWrk, markdownTable, median, startBaseline, startPexd, wrkCpu, type WrkResult } from "./lib.ts";
 
 /** The command line of this suite (bench/load.ts and bench/run.ts pass the same options through). */
 export const CORE_OPTIONS = {
@@ -30,6 +31,7 @@ export interface Row extends Record<string, string | number> {
   "p99 ms": number;
   "× baseline": number;
   "RSS MiB": number;
+  "CPU µs/req": number;
 }
 
 export async function coreLoad(opts: CoreLoadOptions = {}): Promise<Row[]> {
@@ -53,7 +55,7 @@ export async function coreLoad(opts: CoreLoadOptions = {}): Promise<Row[]> {
   // Idle RSS, before any load: a freshly started pexd (default settings) against the bare server.
   await Bun.sleep(500);
   const idle = { base: base.rssKiB(), pexd: info.rssKiB() };
-  const cases: [string, { url: string; rssKiB(): number }, string, string?][] = [
+  const cases: [string, { url: string; pid: number; rssKiB(): number }, string, string?][] = [
     ["bare Bun.serve baseline", base, "/"],
     ["GET /health (log info)", info, "/health"],
     ["GET /current (log info)", info, "/current"],
@@ -63,12 +65,12 @@ export async function coreLoad(opts: CoreLoadOptions = {}): Promise<Row[]> {
     ["POST /next + /previous alternating (group commit, log warn)", quiet, "/next", ALTERNATE],
     ["GET /next from index 0, growing (group commit, log info)", steps, "/next"],
   ];
-  const results = new Map<string, WrkResult[]>();
+  const results = new Map<string, (WrkResult & { cpuUs: number })[]>();
   // Interleave rounds so drift on this shared machine hits every case alike.
   for (let r = 0; r < rounds; r++) {
     await fetch(steps.url + "/reset", { method: "POST" });
     for (const [name, srv, path, lua] of cases) {
-      const res = await wrk({ url: srv.url + path, duration, connections: 50, ...(lua ? { lua } : {}) });
+      const res = await wrkCpu(srv, { path, duration, connections: 50, ...(lua ? { lua } : {}) });
       if (res.non2xx || res.errors) console.error(`${name}: ${res.non2xx} non-2xx, ${res.errors} socket errors`);
       results.set(name, [...(results.get(name) ?? []), res]);
     }
@@ -84,8 +86,18 @@ export async function coreLoad(opts: CoreLoadOptions = {}): Promise<Row[]> {
       "p99 ms": median(rs.map((x) => x.p99ms)),
       "× baseline": Math.round((rps / baseRps) * 100) / 100,
       "RSS MiB": Math.round(srv.rssKiB() / 102.4) / 10,
+      "CPU µs/req": Math.round(median(rs.map((x) => x.cpuUs)) * 10) / 10,
     };
   });
+  const show = (name: string) => {
+    const r = rows.find((x) => x.case === name)!;
+    return `${r["req/s"]} req/s, p99 ${r["p99 ms"]} ms, median of ${rounds}`;
+  };
+  const ratio = (name: string) => rows.find((x) => x.case === name)!["× baseline"];
+  recordBaseline("bare Bun.serve (wrk -c50)", baseRps, "req/s");
+  record("current", ratio("GET /current (log info)"), show("GET /current (log info)"));
+  const growing = "GET /next from index 0, growing (group commit, log info)";
+  record("next-from-0", ratio(growing), show(growing));
   // The seeds' own benchmark: ab -c 10 -n 10000 on / (the OpenAPI document), new connections.
   if (haveAb()) {
     const abBase = [] as number[];
@@ -103,7 +115,10 @@ export async function coreLoad(opts: CoreLoadOptions = {}): Promise<Row[]> {
       "p99 ms": NaN,
       "× baseline": 1,
       "RSS MiB": Math.round(base.rssKiB() / 102.4) / 10,
+      "CPU µs/req": NaN,
     });
+    recordBaseline("bare Bun.serve (ab -c10, a connection per request)", b, "req/s");
+    record("ab-root", p / b, `${Math.round(p)} vs ${Math.round(b)} req/s, median of ${rounds}`);
     rows.push({
       case: "ab -c 10 -n 10000: GET / (OpenAPI document, log info)",
       "req/s": Math.round(p),
@@ -111,8 +126,11 @@ export async function coreLoad(opts: CoreLoadOptions = {}): Promise<Row[]> {
       "p99 ms": NaN,
       "× baseline": Math.round((p / b) * 100) / 100,
       "RSS MiB": Math.round(info.rssKiB() / 102.4) / 10,
+      "CPU µs/req": NaN,
     });
   }
+  recordBaseline("bare Bun.serve idle RSS", idle.base / 1024, "MiB");
+  record("idle-rss", idle.pexd / idle.base, `${(idle.pexd / 1024).toFixed(1)} vs ${(idle.base / 1024).toFixed(1)} MiB`);
   rows.push({
     case: "idle RSS (before any load): pexd ÷ bare baseline",
     "req/s": NaN,
@@ -120,6 +138,7 @@ export async function coreLoad(opts: CoreLoadOptions = {}): Promise<Row[]> {
     "p99 ms": NaN,
     "× baseline": Math.round((idle.pexd / idle.base) * 100) / 100,
     "RSS MiB": Math.round(idle.pexd / 102.4) / 10,
+    "CPU µs/req": NaN,
   });
   const fibAfter = await (await fetch(quiet.url + "/current")).json();
   const reached = await (await fetch(steps.url + "/current")).json();

@@ -1,21 +1,22 @@
 // Ethereum gateway under HTTP load (wrk), against a bare Bun.serve baseline in the same run, with a
 // real anvil behind a counting proxy: cached GET /blocknumber and POST /eth, the latency a cache miss
 // adds over calling anvil directly, upstream calls saved under a mixed load, and the cache bound.
-// Usage: bun run bench/eth-load.ts [--duration 5] [--rounds 1]
+// Usage: bun run bench/eth-load.ts [--duration 5] [--rounds 3]
 import { parseCli } from "../scripts/lib/cli.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
 import { startCountingProxy } from "../test/helpers/counting-proxy.ts";
 import { UpstreamMetrics } from "../src/eth/eth.metrics.ts";
 import { EthGateway } from "../src/eth/eth.gateway.ts";
 import { HttpTransport } from "../src/eth/http.transport.ts";
-import { haveWrk, luaRequest, markdownTable, median, startBaseline, startPexd, wrk } from "./lib.ts";
+import { haveWrk, luaRequest, markdownTable, median, startBaseline, startPexd, wrk, wrkCpu } from "./lib.ts";
+import { record } from "./targets.ts";
 
 const { values } = parseCli({
   usage: "bun run bench/eth-load.ts [options]",
   about: "The Ethereum gateway under HTTP load (wrk), anvil upstream, beside a bare Bun.serve baseline in the same run.",
   options: {
     duration: { type: "number", integer: true, min: 1, default: 5, arg: "S", help: "seconds per wrk run" },
-    rounds: { type: "number", integer: true, min: 1, default: 1, help: "rounds, median" },
+    rounds: { type: "number", integer: true, min: 1, default: 3, help: "rounds, median" },
   },
 });
 const { duration, rounds } = values;
@@ -61,36 +62,45 @@ const anvil = await startAnvil({ blockTime: 1 });
 await anvil.rpc("anvil_mine", [`0x${BLOCKS.toString(16)}`]);
 const proxy = await startCountingProxy(anvil);
 const baseline = await startBaseline();
-const pexd = await startPexd({ PEXD_ETH_HTTP_URL: proxy.url, PEXD_LOG_LEVEL: "warn", PEXD_ETH_FINALITY_DEPTH: "64" });
+// The default configuration (log level info: an access line per request).
+const pexd = await startPexd({ PEXD_ETH_HTTP_URL: proxy.url, PEXD_ETH_FINALITY_DEPTH: "64" });
 const rows: Record<string, string | number>[] = [];
 try {
   // Warm: the cached entries exist before the cached runs.
   await fetch(`${pexd.url}/blocknumber`);
-  const cached: [string, string, string | undefined][] = [
-    ["GET /blocknumber (cached)", `${pexd.url}/blocknumber`, undefined],
-    ["POST /eth eth_chainId (cached)", `${pexd.url}/eth`, luaRequest("POST", rpcBody("eth_chainId"))],
+  const cached: [string, string, string, string | undefined][] = [
+    ["blocknumber-cached", "GET /blocknumber (cached)", "/blocknumber", undefined],
+    ["eth-cached", "POST /eth eth_blockNumber (cached)", "/eth", luaRequest("POST", rpcBody("eth_blockNumber"))],
   ];
-  for (const [name, url, lua] of cached) {
+  for (const [target, name, path, lua] of cached) {
     const base: number[] = [];
     const got: number[] = [];
-    let p50 = NaN;
-    let p99 = NaN;
+    const p50: number[] = [];
+    const p99: number[] = [];
+    const cpu: number[] = [];
     for (let r = 0; r < rounds; r++) {
       base.push((await wrk({ url: `${baseline.url}/`, duration, connections: 50 })).rps);
-      const w = await wrk({ url, duration, connections: 50, ...(lua ? { lua } : {}) });
+      const w = await wrkCpu(pexd, { path, duration, connections: 50, ...(lua ? { lua } : {}) });
       if (w.non2xx || w.errors) throw new Error(`${name}: ${w.non2xx} non-2xx, ${w.errors} socket errors`);
       got.push(w.rps);
-      p50 = w.p50ms;
-      p99 = w.p99ms;
+      p50.push(w.p50ms);
+      p99.push(w.p99ms);
+      cpu.push(w.cpuUs);
     }
+    // Each round's ratio to the baseline run just before it; the median of those.
+    const ratios = got.map((g, i) => g / base[i]!);
+    const ratio = median(ratios);
     rows.push({
       case: name,
       "req/s": Math.round(median(got)),
       "baseline req/s": Math.round(median(base)),
-      ratio: median(got) / median(base),
-      "p50 ms": p50,
-      "p99 ms": p99,
+      ratio,
+      "ratio per round": ratios.map((v) => v.toFixed(2)).join(", "),
+      "p50 ms": median(p50),
+      "p99 ms": median(p99),
+      "CPU µs/req": median(cpu),
     });
+    record(target, ratio, `${Math.round(median(got))} req/s, rounds ${ratios.map((v) => v.toFixed(2)).join("/")}`);
   }
   console.log(markdownTable(rows));
 
@@ -122,6 +132,7 @@ try {
     ]),
   );
   console.log(`added by pexd on a miss at p50: ${(median(through) - median(direct)).toFixed(3)} ms`);
+  record("eth-miss-added", median(through) - median(direct), `c=1, median of ${direct.length} alternating runs`);
 
   // Mixed load: client requests vs upstream calls.
   proxy.reset();
@@ -144,6 +155,7 @@ try {
     ]),
   );
   console.log(`upstream calls by method: ${JSON.stringify(proxy.counts())}`);
+  record("eth-upstream-saved", saved, `${mixed.requests} requests, ${calls} upstream calls`);
 } finally {
   await pexd.stop();
   await baseline.stop();

@@ -3,6 +3,7 @@
 // its circuit has opened (the issue's "after the first timeout"); and the connections held to an
 // upstream under 200 concurrent reads. Beside a bare Bun.serve baseline in the same run.
 // Usage: bun run bench/faults-load.ts [--duration 10] [--rounds 3]
+import { record } from "./targets.ts";
 import { parseCli } from "../scripts/lib/cli.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
 import { blackHole, connectionsTo } from "../test/helpers/net.ts";
@@ -81,6 +82,8 @@ try {
   );
   console.log(markdownTable(rows));
   const p50ratio = m(runs.silent.map((x) => x.p50)) / m(runs.healthy.map((x) => x.p50));
+  record("silent-primary-p99", m(runs.silent.map((x) => x.p99)), `median of ${rounds} rounds, wrk -c32`);
+  record("silent-primary-p50", p50ratio, `p50 ${m(runs.silent.map((x) => x.p50))} vs ${m(runs.healthy.map((x) => x.p50))} ms`);
   console.log(
     `\nsilent primary: p99 ${m(runs.silent.map((x) => x.p99)).toFixed(2)} ms (target < 1000 ms); p50 ${p50ratio.toFixed(2)}× the healthy primary's (target: unchanged); median of ${rounds} rounds of ${duration} s, wrk -c32.`,
   );
@@ -92,6 +95,7 @@ try {
   }, 10);
   const w = await wrk({ url: `${healthy.url}/eth`, duration: 5, connections: 200, lua: LUA_MISS });
   clearInterval(sampler);
+  record("upstream-sockets", peak / 16, `at most ${peak} connections, pool 16`);
   console.log(
     `\n200 concurrent uncached reads (wrk -c200, 5 s, ${Math.round(w.rps)} req/s): at most ${peak} connections to the upstream at once (pool 16; target ≤ 2 × 16 = 32).`,
   );

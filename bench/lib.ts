@@ -113,6 +113,28 @@ export async function wrk(opts: {
   };
 }
 
+/** CPU time (user + system, all threads) of a process in clock ticks (100/s on Linux). */
+export function cpuTicks(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * A wrk run against one server, with the server's CPU per request (µs, from /proc: steadier than
+ * req/s when other work shares the cores).
+ */
+export async function wrkCpu(srv: { pid: number; url: string }, opts: Omit<Parameters<typeof wrk>[0], "url"> & { path: string }) {
+  const t0 = cpuTicks(srv.pid);
+  const { path, ...rest } = opts;
+  const res = await wrk({ url: srv.url + path, ...rest });
+  const cpuUs = res.requests ? ((cpuTicks(srv.pid) - t0) * 10_000) / res.requests : NaN;
+  return { ...res, cpuUs };
+}
+
 export function haveWrk(): boolean {
   return Bun.which("wrk") !== null;
 }

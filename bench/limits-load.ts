@@ -3,6 +3,7 @@
 // 2. fairness: one address floods with 20 connections while a second client reads /current; its
 //    p99 is compared with the same client's p99 when nobody floods.
 // Usage: bun run bench/limits-load.ts [--duration 5] [--rounds 5]
+import { record } from "./targets.ts";
 import { readFileSync } from "node:fs";
 import { parseCli } from "../scripts/lib/cli.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
@@ -80,6 +81,11 @@ try {
   );
   console.log(markdownTable(rows));
   const cost = 1 - median(ratios);
+  record(
+    "limiter-cost",
+    cost,
+    `on/off per round ${ratios.map((x) => x.toFixed(3)).join(", ")}; CPU ${median(onCpu).toFixed(1)} vs ${median(offCpu).toFixed(1)} µs/req`,
+  );
   console.log(
     `\nlimiter cost on cached GET /blocknumber: ${(cost * 100).toFixed(1)}% (on/off per round: ${ratios.map((x) => x.toFixed(3)).join(", ")}; median of ${rounds}); CPU per request ${median(onCpu).toFixed(1)} µs on vs ${median(offCpu).toFixed(1)} µs off. Target ≤ 3%.`,
   );
@@ -118,6 +124,7 @@ try {
     floodRps = f.rps;
     flood429 = f.non2xx / Math.max(1, f.requests);
   }
+  record("flood-fairness", median(flooded) / median(alone), `p99 ${median(flooded)} vs ${median(alone)} ms`);
   console.log(
     `\n${markdownTable([
       { case: "second client alone, GET /current p99 ms", value: median(alone) },

@@ -1,7 +1,9 @@
 // Load generator of the relay ingest benchmark: N concurrent persistent TCP connections, each sending
-// F netstring frames of a 4 KiB block document as fast as backpressure allows, then half-closing.
-// echo mode: done when every byte came back; relay mode: done when the server closed every connection
-// (it has read and decoded everything). Prints {"ms":…,"frames":…}.
+// F netstring frames of a 4 KiB block document as fast as backpressure allows.
+// echo mode: done when every byte came back; relay mode: done when every frame was acknowledged (one
+// netstring answer per frame, written by the server once the outcome is committed; docs/security.md).
+// Prints {"ms":…,"frames":…} (relay mode adds the answers by kind; any answer but stored/duplicate,
+// or a connection closed before every answer, fails the run).
 // Started by bench/relay-load.ts with positional arguments (that contract stays):
 // Usage: bun bench/relay-senders.ts [HOST [PORT [SENDERS [FRAMES [MODE [UNIQUE [BASE]]]]]]]
 import { parseCli } from "../scripts/lib/cli.ts";
@@ -17,7 +19,7 @@ const { positionals, fail } = parseCli({
     "  PORT     server port",
     "  SENDERS  concurrent connections (default 50)",
     "  FRAMES   4 KiB frames per connection (default 1000)",
-    "  MODE     relay: done when the server closed every connection; echo: when every byte came back (default relay)",
+    "  MODE     relay: done when every frame was answered; echo: when every byte came back (default relay)",
     "  UNIQUE   1: every frame a new block; 0: every sender sends the same blocks (default 1)",
     "  BASE     first block number (default 1000000000)",
   ].join("\n"),
@@ -52,10 +54,45 @@ const prepared = Array.from(
   (_, i) => shared ?? Array.from({ length: perSender }, (_, k) => frame(base + i * perSender + k)),
 );
 
+// Answers by kind, over every connection (relay mode).
+const answers: Record<string, number> = {};
+
+/** Counts the netstring answers of one connection as they stream in; returns how many so far. */
+function answerReader(): (d: Uint8Array) => number {
+  let n = 0;
+  let len = -1;
+  let word = "";
+  let left = 0;
+  return (d) => {
+    for (const c of d) {
+      if (left > 0) {
+        word += String.fromCharCode(c);
+        left--;
+      } else if (len >= 0 && c === 0x3a) {
+        left = len + 1; // payload and the comma
+        word = "";
+        len = -1;
+        continue;
+      } else if (c >= 0x30 && c <= 0x39) {
+        len = (len < 0 ? 0 : len * 10) + (c - 0x30);
+        continue;
+      } else throw new Error(`malformed answer byte ${c}`);
+      if (left === 0) {
+        const kind = word.slice(0, -1);
+        answers[kind] = (answers[kind] ?? 0) + 1;
+        n++;
+      }
+    }
+    return n;
+  };
+}
+
 async function sender(i: number): Promise<number> {
   const frames = prepared[i]!;
   const total = frames.reduce((a, f) => a + f.length, 0);
   let echoed = 0;
+  let answered = 0;
+  const read = answerReader();
   return new Promise<number>((resolve, reject) => {
     let idx = 0;
     let off = 0;
@@ -70,7 +107,6 @@ async function sender(i: number): Promise<number> {
           off = 0;
         } else return;
       }
-      if (mode === "relay") s.end();
     };
     Bun.connect({
       hostname: host,
@@ -81,9 +117,11 @@ async function sender(i: number): Promise<number> {
         data(s, d) {
           echoed += d.length;
           if (mode === "echo" && echoed >= total) s.end();
+          if (mode === "relay" && (answered = read(d)) >= frames.length) s.end();
         },
         close() {
           if (mode === "echo" && echoed < total) reject(new Error(`echo short: ${echoed}/${total}`));
+          else if (mode === "relay" && answered < frames.length) reject(new Error(`answers short: ${answered}/${frames.length}`));
           else resolve(perSender);
         },
         error(_s, e) {
@@ -97,4 +135,6 @@ async function sender(i: number): Promise<number> {
 const t0 = performance.now();
 const counts = await Promise.all(Array.from({ length: senders }, (_, i) => sender(i)));
 const ms = performance.now() - t0;
-console.log(JSON.stringify({ ms, frames: counts.reduce((a, b) => a + b, 0) }));
+const bad = Object.keys(answers).filter((k) => k !== "stored" && k !== "duplicate");
+if (bad.length) throw new Error(`answers other than stored/duplicate: ${JSON.stringify(answers)}`);
+console.log(JSON.stringify({ ms, frames: counts.reduce((a, b) => a + b, 0), ...(mode === "relay" ? { answers } : {}) }));

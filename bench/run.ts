@@ -3,13 +3,15 @@
 // bench/results/<date>.md with tables and SVG plots of throughput and latency per route.
 // Usage: bun run bench/run.ts [--only http,micro,core,widgets,…] [--duration 5] [--rounds 3] [--list]
 //          [--data-dir DIR --widgets N [--skip-small]] [--cases a,b]   (the widgets suite's options, as bench/load.ts)
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { parseCli } from "../scripts/lib/cli.ts";
-import { BENCH_DIR, haveWrk, median, startBaseline, startPexd, wrk, markdownTable, type WrkResult } from "./lib.ts";
+import { ROOT } from "../test/helpers/pexd.ts";
+import { BENCH_DIR, haveWrk, median, startBaseline, startPexd, wrkCpu, markdownTable, type WrkResult } from "./lib.ts";
 import { SUITE_OPTIONS, SUITES, suiteOptionsFrom } from "./load.ts";
 import { renderMarkdown, renderSvg, type RouteResult, type Section } from "./report.ts";
+import { baselineLine, readRecords, record, recordBaseline, summaryTable } from "./targets.ts";
 
 /** Suites of bench/load.ts (core, widgets, …): run in this process. */
 const suites = SUITES;
@@ -28,7 +30,9 @@ const extras = extraScripts(suiteFiles);
 const micro = readdirSync(BENCH_DIR)
   .filter((f) => f.endsWith(".bench.ts"))
   .sort();
-const ALL = ["http", ...(micro.length ? ["micro"] : []), ...Object.keys(suites), ...extras.map((f) => basename(f, ".ts"))];
+const ALL = ["http", ...(micro.length ? ["micro"] : []), ...Object.keys(suites), ...extras.map((f) => basename(f, ".ts")), "binary"];
+/** Where the seeded 10M-widget database is kept between runs (a pristine copy per schema). */
+const BIG_DIR = process.env.PEXD_BENCH_DIR ?? "/var/tmp/pexd-bench";
 
 const { values, fail } = parseCli({
   usage: "bun run bench/run.ts [options]",
@@ -36,6 +40,10 @@ const { values, fail } = parseCli({
   options: {
     only: { type: "string", arg: "LIST", help: `comma-separated, of: ${ALL.join(",")} (default all)` },
     list: { type: "boolean", help: "print the suite names and exit" },
+    "no-10m": {
+      type: "boolean",
+      help: `widgets suite without --data-dir: skip the 10M-widget database (otherwise seeded once into ${BIG_DIR}, ~2 min and ~3 GB, and copied fresh for each run)`,
+    },
     ...SUITE_OPTIONS,
     duration: {
       type: "number",
@@ -64,6 +72,7 @@ if (only && (only.length === 0 || unknownSuites.length))
 const want = (s: string) => !only || only.includes(s);
 const parsedSuiteOpts = suiteOptionsFrom(values, Object.keys(suites).filter(want));
 const suiteOpts = typeof parsedSuiteOpts === "string" ? fail(parsedSuiteOpts) : parsedSuiteOpts;
+const TEN_MILLION = 10_000_000;
 const RESULTS = resolve(BENCH_DIR, "results");
 
 type Rows = Record<string, string | number>[];
@@ -87,12 +96,6 @@ async function optionsOf(file: string): Promise<Set<string>> {
   const proc = Bun.spawn([process.execPath, "run", join(BENCH_DIR, file), "--help"], { stdout: "pipe", stderr: "ignore" });
   const out = await new Response(proc.stdout).text();
   return new Set((await proc.exited) === 0 ? out.match(/--[a-z][a-z0-9-]*/g) : []);
-}
-
-/** CPU time (user + system, all threads) of a process in clock ticks (100/s on Linux). */
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 interface Case {
@@ -152,10 +155,8 @@ async function httpSuite(): Promise<{ routes: RouteResult[]; findings: string[] 
     for (let r = 0; r < rounds; r++) {
       for (const c of cases) {
         const srv = servers[c.server];
-        const t0 = cpuTicks(srv.pid);
-        const res = await wrk({ url: srv.url + c.path, duration, connections: 50, ...(c.lua ? { lua: c.lua } : {}) });
-        // Server CPU per request: steadier than req/s when other work shares the cores.
-        const cpuUs = res.requests ? ((cpuTicks(srv.pid) - t0) * 10_000) / res.requests : NaN;
+        const res = await wrkCpu(srv, { path: c.path, duration, connections: 50, ...(c.lua ? { lua: c.lua } : {}) });
+        const { cpuUs } = res;
         console.error(
           `round ${r + 1}/${rounds} ${c.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50ms} ms, p99 ${res.p99ms} ms, ${cpuUs.toFixed(1)} µs CPU/req`,
         );
@@ -163,6 +164,7 @@ async function httpSuite(): Promise<{ routes: RouteResult[]; findings: string[] 
       }
     }
     const baseRps = median(results.get(cases[0]!.name)!.map((x) => x.rps));
+    recordBaseline("bare Bun.serve (wrk -c50)", baseRps, "req/s");
     const routes = cases.map((c): RouteResult => {
       const rs = results.get(c.name)!;
       const rps = median(rs.map((x) => x.rps));
@@ -186,6 +188,7 @@ async function httpSuite(): Promise<{ routes: RouteResult[]; findings: string[] 
       const onRuns = results.get(onName)!;
       const offRuns = results.get(offName)!;
       const pairs = onRuns.map((x, i) => x.rps / offRuns[i]!.rps);
+      if (label.startsWith("log info")) record("metrics-cost", median(pairs), `per round ${pairs.map((p) => p.toFixed(2)).join(", ")}`);
       const cpuOn = median(onRuns.map((x) => x.cpuUs));
       const cpuOff = median(offRuns.map((x) => x.cpuUs));
       findings.push(
@@ -225,6 +228,13 @@ async function main() {
   const date = new Date();
   const stamp = date.toISOString().slice(0, 10);
   mkdirSync(RESULTS, { recursive: true });
+  // Every script this run starts (and the suites run here) records its targets into this file.
+  const recordsFile = join(mkdtempSync(join(tmpdir(), "pexd-bench-")), "records.jsonl");
+  process.env.PEXD_BENCH_RESULTS = recordsFile;
+  if (want("widgets") && !suiteOpts.dataDir && !values["no-10m"]) {
+    suiteOpts.dataDir = await tenMillionWidgets();
+    suiteOpts.widgets = TEN_MILLION;
+  }
   const sections: Section[] = [];
   const findings: string[] = [];
   let routes: RouteResult[] = [];
@@ -270,6 +280,27 @@ async function main() {
     sections.push({ title: `Script: bench/${f}`, body: "```text\n" + (await runScript(f, args)) + "\n```" });
   }
 
+  if (want("binary")) {
+    console.error("script binary-start.ts --build…");
+    sections.push({
+      title: "Script: bench/binary-start.ts --build",
+      body: "```text\n" + (await runScript("binary-start.ts", ["--build", "--runs", "5"])) + "\n```",
+    });
+  }
+
+  const { records, baselines } = readRecords(recordsFile);
+  const summary = summaryTable(records);
+  const counts = `${summary.met} met, ${summary.missed} missed, ${summary.notRun} not run`;
+  const summaryMd = [
+    `Baselines measured in this run: ${baselineLine(baselines) || "none (no suite with a baseline ran)"}.`,
+    "",
+    `Every target of every issue (${counts}); results are medians of the run's interleaved rounds, ratios against the baseline measured beside them:`,
+    "",
+    summary.markdown,
+  ].join("\n");
+  sections.push({ title: "Summary: every target", body: summaryMd });
+  writeFileSync(join(RESULTS, `${stamp}-targets.jsonl`), readFileSync(recordsFile, "utf8").toString());
+
   const cpu = cpus();
   const md = renderMarkdown({
     date,
@@ -284,6 +315,41 @@ async function main() {
   writeFileSync(out, md);
   console.log(`wrote ${out}${plots.length ? ` and ${plots.map((p) => join(RESULTS, p)).join(", ")}` : ""}`);
   for (const f of findings) console.log(f.replace(/\*\*/g, ""));
+  console.log(`\n## Summary: every target\n\n${summaryMd}`);
+}
+
+/**
+ * The 10M-widget database of the widgets suite: seeded once (scripts/seed.ts --seed 1) into a
+ * pristine copy named by the schema and the seed script (a change to either seeds anew), then copied
+ * for each run, since the load changes it.
+ */
+async function tenMillionWidgets(): Promise<string> {
+  const hash = new Bun.CryptoHasher("sha256");
+  for (const f of readdirSync(join(ROOT, "db/sqlite")).sort()) hash.update(readFileSync(join(ROOT, "db/sqlite", f)));
+  hash.update(readFileSync(join(ROOT, "scripts/seed.ts")));
+  const key = `widgets-${TEN_MILLION}-${hash.digest("hex").slice(0, 12)}`;
+  const pristine = join(BIG_DIR, `${key}.pristine`);
+  mkdirSync(BIG_DIR, { recursive: true });
+  for (const d of readdirSync(BIG_DIR))
+    if (d.startsWith(`widgets-${TEN_MILLION}-`) && !d.startsWith(key)) rmSync(join(BIG_DIR, d), { recursive: true, force: true });
+  if (!existsSync(join(pristine, "pexd.sqlite"))) {
+    const tmp = `${pristine}.partial`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    console.error(`seeding ${TEN_MILLION.toLocaleString("en")} widgets into ${pristine} (once; ~2 min)…`);
+    const p = Bun.spawn([process.execPath, "run", join(ROOT, "scripts/seed.ts"), "--widgets", String(TEN_MILLION), "--seed", "1"], {
+      env: { ...process.env, PEXD_DATA_DIR: tmp },
+      stdout: "inherit",
+      stderr: "inherit",
+    });
+    if ((await p.exited) !== 0) throw new Error("seeding the 10M-widget database failed");
+    renameSync(tmp, pristine);
+  }
+  const work = join(BIG_DIR, key);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work);
+  for (const f of readdirSync(pristine)) if (f.startsWith("pexd.sqlite")) copyFileSync(join(pristine, f), join(work, f));
+  return work;
 }
 
 await main();

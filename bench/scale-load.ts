@@ -7,6 +7,7 @@
 //    without and with the shared Redis cache (counted by a proxy in front of anvil)
 //  - kill -9 of one of two instances under /next load: failed requests and their time window
 // Usage: bun run bench/scale-load.ts [--duration 5] [--rounds 3] [--out bench/results/<file>.md]
+import { record } from "./targets.ts";
 import { writeFileSync } from "node:fs";
 import { parseCli } from "../scripts/lib/cli.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
@@ -108,6 +109,9 @@ try {
     ]),
   );
 
+  const pgNext = results.get("POST /next, PostgreSQL, 1 instance")!;
+  record("pg-next", median(pgNext.rps), `median of ${rounds}, one instance, wrk -c50`);
+
   // Coalescing across instances: K cold finalized blocks, each requested by 8 concurrent clients,
   // 4 on each instance. In-process coalescing folds each instance's 4 into one upstream call; the
   // shared cache lets the second instance reuse the first one's answer once it is stored.
@@ -185,6 +189,7 @@ try {
   await Promise.all(workers);
   const current = ((await (await fetch(`${pgA.url}/current`)).json()) as { index: number }).index;
   const last = errorsAt.length ? Math.max(...errorsAt) - t0 : 0;
+  record("kill-window", last, `${errorsAt.length} failed requests, nothing acknowledged lost: ${current >= highest}`);
   say(
     `\n## kill -9 of one of two instances under load (8 clients POST /next through nginx)\n\n${errorsAt.length} requests failed; the last failure ${last.toFixed(0)} ms after the kill; highest acknowledged index ${highest}, /current afterwards ${current} (${current >= highest ? "nothing acknowledged lost" : "LOST ACKNOWLEDGED STEPS"}).`,
   );

@@ -1,13 +1,14 @@
 // HTTP load on the widgets routes (wrk -t1 -c50 keep-alive) against a bare Bun.serve baseline in
 // the same run: each route alone and the mixed 40% add / 40% associate / 10% remove / 10% read
 // profile, on a small database (10k seeded widgets) and, with --data-dir, on the 10M database.
-// Usage: bun run bench/widgets-load.ts [--data-dir /var/tmp/pexd-10m --widgets 10000000 [--skip-small]] [--duration 5] [--rounds 1] [--cases add,read]
+// Usage: bun run bench/widgets-load.ts [--data-dir /var/tmp/pexd-10m --widgets 10000000 [--skip-small]] [--duration 5] [--rounds 3] [--cases add,read]
 // The seeded serial numbers are s1-<zero-padded index> (scripts/seed.ts --seed 1).
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseCli } from "../scripts/lib/cli.ts";
 import { tempDir } from "../test/helpers/pexd.ts";
-import { haveWrk, markdownTable, median, startBaseline, startPexd, wrk, type WrkResult } from "./lib.ts";
+import { haveWrk, markdownTable, median, startBaseline, startPexd, wrkCpu, type WrkResult } from "./lib.ts";
+import { record } from "./targets.ts";
 
 const SMALL_N = 10_000;
 
@@ -17,7 +18,7 @@ export const WIDGETS_OPTIONS = {
   widgets: { type: "number", integer: true, min: 1, default: 10_000_000, help: "widgets seeded in --data-dir" },
   "skip-small": { type: "boolean", help: `load only --data-dir, not the ${SMALL_N.toLocaleString("en")}-widget database` },
   duration: { type: "number", integer: true, min: 1, default: 5, arg: "S", help: "seconds per wrk run" },
-  rounds: { type: "number", integer: true, min: 1, default: 1, help: "rounds, median" },
+  rounds: { type: "number", integer: true, min: 1, default: 3, help: "rounds, median" },
   cases: { type: "string", arg: "LIST", help: "comma-separated: add,read,page,associate,mixed (default all)" },
 } as const;
 export interface WidgetsLoadOptions {
@@ -102,6 +103,7 @@ interface Row extends Record<string, string | number> {
   "non-2xx %": number;
   "× baseline": number;
   "RSS MiB": number;
+  "CPU µs/req": number;
 }
 
 async function seedSmall(dir: string) {
@@ -115,6 +117,25 @@ async function seedSmall(dir: string) {
 
 const dbSize = (dir: string) =>
   ["pexd.sqlite", "pexd.sqlite-wal"].reduce((s, f) => s + (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
+
+/** The widgets targets at 10M (bench/targets.ts), from the rows of the 10M database. */
+function recordTenMillion(rows: Row[], rounds: number): void {
+  const row = (prefix: string) => rows.find((r) => r.case.startsWith(prefix));
+  const say = (r: Row) => `${r["req/s"]} req/s, p99 ${r["p99 ms"]} ms, ${r["CPU µs/req"]} µs CPU/req, median of ${rounds}`;
+  const read = row("GET /widgets/{sn}");
+  if (read) record("widgets-read-10m", read["× baseline"], say(read));
+  const mixed = row("mixed");
+  if (mixed) {
+    record("widgets-mix-10m", mixed["× baseline"], say(mixed));
+    record("widgets-mix-10m-p99", mixed["p99 ms"]);
+    record("widgets-mix-10m-rps", mixed["req/s"]);
+  }
+  const add = row("POST /rpc/add_widget");
+  if (add) {
+    record("widgets-add-10m", add["× baseline"], say(add));
+    record("widgets-add-10m-p99", add["p99 ms"]);
+  }
+}
 
 export async function widgetsLoad(opts: WidgetsLoadOptions = {}): Promise<Row[]> {
   const duration = opts.duration ?? WIDGETS_OPTIONS.duration.default;
@@ -132,9 +153,10 @@ export async function widgetsLoad(opts: WidgetsLoadOptions = {}): Promise<Row[]>
   const base = await startBaseline();
   try {
     for (const [label, dir, n] of dbs) {
-      const srv = await startPexd({ PEXD_LOG_LEVEL: "warn" }, dir);
+      // The default configuration (log level info: an access line per request).
+      const srv = await startPexd({}, dir);
       try {
-        const res = new Map<string, WrkResult[]>();
+        const res = new Map<string, (WrkResult & { cpuUs: number })[]>();
         const cases: [string, string, string][] = [
           ["bare Bun.serve baseline", "", ""],
           ["POST /rpc/add_widget (unique sn)", "/", "add"],
@@ -147,7 +169,7 @@ export async function widgetsLoad(opts: WidgetsLoadOptions = {}): Promise<Row[]>
           for (const [name, path, script] of cases) {
             const tag = `b${Date.now().toString(36)}${r}-`;
             const lua = script ? SCRIPTS[script as keyof typeof SCRIPTS](n, tag) : undefined;
-            const out = await wrk({ url: (script ? srv.url : base.url) + path, duration, connections: 50, ...(lua ? { lua } : {}) });
+            const out = await wrkCpu(script ? srv : base, { path, duration, connections: 50, ...(lua ? { lua } : {}) });
             res.set(name, [...(res.get(name) ?? []), out]);
           }
         }
@@ -165,8 +187,14 @@ export async function widgetsLoad(opts: WidgetsLoadOptions = {}): Promise<Row[]>
             "non-2xx %": name.startsWith("bare") ? 0 : (100 * xs.reduce((s, x) => s + x.non2xx, 0)) / Math.max(reqs, 1),
             "× baseline": rps / baseRps,
             "RSS MiB": Math.round((name.startsWith("bare") ? base.rssKiB() : srv.rssKiB()) / 1024),
+            "CPU µs/req": Math.round(median(xs.map((x) => x.cpuUs)) * 10) / 10,
           });
         }
+        if (n >= 10_000_000)
+          recordTenMillion(
+            rows.filter((r) => r.database === label),
+            rounds,
+          );
         console.error(`${label}: database ${(dbSize(dir) / 2 ** 20).toFixed(0)} MiB after the runs`);
       } finally {
         await srv.stop();

@@ -5,6 +5,7 @@
 //     connections, one call in flight each, messages/s;
 //  3. RSS growth per idle client WebSocket (10,000 connections).
 // Usage: bun run bench/ws-load.ts [--duration 5] [--rounds 3] [--idle 10000]
+import { record, recordBaseline } from "./targets.ts";
 import { resolve } from "node:path";
 import { parseCli } from "../scripts/lib/cli.ts";
 import { startAnvil } from "../test/helpers/anvil.ts";
@@ -73,6 +74,8 @@ const pexd = await startPexd({
   PEXD_ETH_WS_URL: anvil.wsUrl,
   PEXD_ETH_CACHE_TTL_MS: "0",
   PEXD_LOG_LEVEL: "warn",
+  // Every client here connects from 127.0.0.1: the per-address cap must admit the idle ones.
+  PEXD_WS_MAX_CONNECTIONS_PER_IP: String(Math.max(64, idleN + 100)),
 });
 const echo = await startEcho();
 const rows: Record<string, string | number>[] = [];
@@ -149,6 +152,14 @@ request = function() return wrk.format("POST", nil, {["Content-Type"]="applicati
   );
 
   if (idleN > 0) rows.push(idleRow); // --idle 0 skips the idle-connection measurement
+  record(
+    "ws-vs-http",
+    median(r.ws) / median(r.http),
+    `median of ${rounds}; identical requests coalesce, so both mostly measure the gateway; distinct calls: ${(median(r.dw) / median(r.dh)).toFixed(2)}×`,
+  );
+  recordBaseline("bare Bun WebSocket echo (50 connections, one message in flight each)", median(r.echo), "messages/s");
+  record("socket2socket", median(r.s2s) / median(r.echo), `${m(r.s2s)} vs ${m(r.echo)} messages/s`);
+  if (idleN > 0) record("ws-idle-kib", idleRow.ratio, `${idleN} connections`);
 } finally {
   await echo.stop();
   await pexd.stop();

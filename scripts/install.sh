@@ -158,8 +158,10 @@ render_nginx_site() {
 # `pexd health`); on failure shows unit $2's status and log.
 wait_healthy() {
   local url="$1" unit="$2" i
-  say "waiting for $url"
-  for i in $(seq 150); do
+  # Up to 5 minutes: the first start of a new version applies its migrations first (rebuilding the
+  # widgets table of a 10M-widget database took ~35 s).
+  say "waiting for $url (migrations of a large database may take minutes)"
+  for i in $(seq 1500); do
     # The probe is local: a proxy from the environment must not carry it.
     if env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY "$BIN" health "$url" >/dev/null 2>&1; then
       return 0

@@ -96,8 +96,12 @@ export function createApp(deps: AppDeps): App {
     },
   });
   const ownLimits = new Map<string, MiddlewareHandler>();
+  const ownMax = new Map<string, number>();
   for (const m of deps.modules)
-    for (const l of m.bodyLimits ?? []) ownLimits.set(l.path, bodyLimit({ maxSize: l.maxBytes, onError: l.onTooLarge }));
+    for (const l of m.bodyLimits ?? []) {
+      ownLimits.set(l.path, bodyLimit({ maxSize: l.maxBytes, onError: l.onTooLarge }));
+      ownMax.set(l.path, l.maxBytes);
+    }
 
   const { limiter } = deps;
   app.use(
@@ -105,6 +109,7 @@ export function createApp(deps: AppDeps): App {
       log,
       now,
       limitBody: (path) => ownLimits.get(path) ?? defaultLimit,
+      limitOf: (path) => ownMax.get(path) ?? MAX_BODY_BYTES,
       renderError,
       observe: deps.observeRequest,
       admit: limiter ? (c) => limiter.admit(c) : undefined,

@@ -160,6 +160,29 @@ describe("POST /eth", () => {
     expect(await note.text()).toBe("");
   });
 
+  test("a cached single call answers each caller with its own id, HIT, and no upstream call; a notification of it gets nothing", async () => {
+    const call = (id: unknown) => ({ jsonrpc: "2.0", id, method: "eth_getBlockByNumber", params: ["0x1", false] });
+    const first = await rpc(call(1));
+    expect(await first.json()).toMatchObject({ id: 1, result: { number: "0x1" } });
+    const before = proxy.count("eth_getBlockByNumber");
+    for (const id of ['a"b', 0, null, 2 ** 40, "0x1"]) {
+      const r = await rpc(call(id));
+      expect(r.status).toBe(200);
+      expect(r.headers.get("x-cache")).toBe("HIT");
+      expect(r.headers.get("access-control-allow-origin")).toBe("*");
+      expect(r.headers.get("x-request-id")).toBeTruthy();
+      expect(await r.json()).toMatchObject({ jsonrpc: "2.0", id, result: { number: "0x1" } });
+    }
+    const note = await rpc({ jsonrpc: "2.0", method: "eth_getBlockByNumber", params: ["0x1", false] });
+    expect(note.status).toBe(204);
+    // An invalid message is not answered from the cache, even when its method and params are cached.
+    const bad = (await (await rpc({ jsonrpc: "1.0", id: 9, method: "eth_getBlockByNumber", params: ["0x1", false] })).json()) as {
+      error: { code: number };
+    };
+    expect(bad.error.code).toBe(-32600);
+    expect(proxy.count("eth_getBlockByNumber")).toBe(before);
+  });
+
   test("an upstream JSON-RPC error is passed through unchanged", async () => {
     const call = { jsonrpc: "2.0", id: 5, method: "eth_getBlockByNumber", params: ["0xnothex", false] };
     const direct = await fetch(anvil.url, { method: "POST", headers: JSON_CT, body: JSON.stringify(call) }).then((r) => r.json());

@@ -14,6 +14,7 @@ import { ROOT } from "./helpers/pexd.ts";
 const NOT_ENTRY_POINTS: Record<string, string> = {
   "bench/lib.ts": "library: the baseline, pexd and wrk helpers of the benchmarks",
   "bench/report.ts": "library: bench/run.ts's markdown and SVG rendering",
+  "bench/targets.ts": "library: every benchmark target, the records of a run and the summary table",
   "bench/baseline.ts": "child of bench/lib.ts startBaseline(): takes nothing, prints its port",
   "bench/ws-echo.ts": "child of bench/ws-load.ts: takes nothing, prints its port",
   "bench/relay-echo.ts": "child of bench/relay-load.ts: takes nothing, prints its port",

@@ -130,6 +130,12 @@ export class EthGateway {
     return new Answer(id, "HIT", { raw: e.raw });
   }
 
+  /** A request's cached answer, synchronously, when the method policy lets it through; else undefined. */
+  cached(req: JsonRpcRequest): Answer | undefined {
+    if (this.policy.refusal(req.method) !== null) return undefined;
+    return this.peek(cacheKey(req.method, req.params), req.id ?? null);
+  }
+
   /**
    * Answers one request (with its id, or null for a notification) through policy, cache and
    * coalescing. Transport failures are thrown as UpstreamError; upstream JSON-RPC errors are

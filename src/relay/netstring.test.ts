@@ -54,6 +54,18 @@ describe("netstring streaming decoder", () => {
     expect(texts(d.decode(bytes("lo,1:x")))).toEqual(["hello"]);
     expect(texts(d.decode(bytes(",")))).toEqual(["x"]);
   });
+  test("a frame wholly in one chunk is a view of it (no copy); one split across chunks is gathered", () => {
+    const d = new NetstringDecoder();
+    const chunk = bytes("3:abc,2:de");
+    const [whole] = d.decode(chunk);
+    expect(whole!.buffer).toBe(chunk.buffer);
+    expect(td.decode(whole)).toBe("abc");
+    const next = bytes(",");
+    const [gathered] = d.decode(next);
+    expect(td.decode(gathered)).toBe("de");
+    expect(gathered!.buffer).not.toBe(chunk.buffer);
+    expect(gathered!.buffer).not.toBe(next.buffer);
+  });
   test("payloads may contain colons, commas and digits", () => {
     expect(texts(new NetstringDecoder().decode(bytes("7:1:a,2:b,")))).toEqual(["1:a,2:b"]);
   });

@@ -35,8 +35,10 @@ export function encodeNetstring(payload: Uint8Array | string): Uint8Array {
 
 /**
  * Incremental decoder for one connection. push() hands each payload completed by the chunk to
- * `onFrame` (a fresh buffer the caller owns), then throws NetstringError on a malformed or oversized
- * frame — frames before the bad one are still delivered. After an error the decoder stays failed.
+ * `onFrame`, then throws NetstringError on a malformed or oversized frame — frames before the bad one
+ * are still delivered. After an error the decoder stays failed. A frame that lies wholly in one chunk
+ * comes out as a view of that chunk (no copy: the caller hands over chunks it will not reuse); one
+ * split across chunks is gathered into a fresh buffer.
  */
 export class NetstringDecoder {
   readonly #max: number;
@@ -90,7 +92,17 @@ export class NetstringDecoder {
             throw new NetstringError("too_large", `length prefix over ${this.#max} bytes`);
           }
         } else if (c === COLON && this.#len >= 0) {
-          this.#buf = new Uint8Array(this.#len + 1);
+          const len = this.#len;
+          if (n - i > len) {
+            // The whole frame is in this chunk.
+            if (chunk[i + len] !== COMMA) throw new NetstringError("malformed", `frame of ${len} bytes not terminated by ","`);
+            this.#len = -1;
+            this.#digits = 0;
+            onFrame(chunk.subarray(i, i + len));
+            i += len + 1;
+            continue;
+          }
+          this.#buf = new Uint8Array(len + 1);
           this.#fill = 0;
         } else {
           throw new NetstringError(

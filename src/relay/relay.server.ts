@@ -1,11 +1,13 @@
 // The relay server role (docs/relay.md): decodes netstring frames per TCP connection, logs each with its
 // sender, records it (first copy of a block wins) and answers each frame, in order, once its outcome
-// is committed: `stored`, `duplicate` or `rejected` (`error` if the commit failed). Limits keep one
-// client from hurting others: connections in all and per address (an idle one makes room for a new
-// one; otherwise the newcomer gets `busy`), an idle timeout, a frame bound, and a bound on what is
-// read but not yet committed.
+// is committed: `stored`, `duplicate` or `rejected` (`error` if the commit failed). The frames of one
+// event-loop turn, from every connection, are recorded as one batch (one commit), and each connection
+// gets the answers of a batch in one write. Limits keep one client from hurting others: connections in
+// all and per address (an idle one makes room for a new one; otherwise the newcomer gets `busy`), an
+// idle timeout, a frame bound, and a bound on what is read but not yet committed.
 import type { Logger } from "../log.ts";
-import type { FrameOutcome, RelayStore } from "../storage/relay.port.ts";
+import { nextTurn } from "../next-turn.ts";
+import type { FrameOutcome, RelayFrame, RelayStore } from "../storage/relay.port.ts";
 import { readBlockMeta } from "./block-doc.ts";
 import { encodeNetstring, MAX_NETSTRING_BYTES, NetstringDecoder, NetstringError } from "./netstring.ts";
 import type { TcpConnection, TcpServerHandler } from "./tcp.port.ts";
@@ -19,9 +21,10 @@ export const IDLE_TIMEOUT_S = 30;
 /** At a connection limit, a connection silent this long (between frames) is closed to make room. */
 export const EVICT_IDLE_MS = 2000;
 /**
- * Payload bytes received but not yet committed: above the high mark every connection that delivers
- * a frame is paused (TCP flow control slows its sender) until the store is back under the low mark,
- * so reading faster than SQLite writes cannot grow memory without bound.
+ * Bytes held for frames received but not yet committed: above the high mark every connection that
+ * delivers a frame is paused (TCP flow control slows its sender) until the store is back under the
+ * low mark, so reading faster than SQLite writes cannot grow memory without bound. A frame that came
+ * in one read is a view of that read's buffer (no copy), so the whole buffer is counted, once.
  */
 export const PENDING_HIGH_BYTES = 32 * 1024 * 1024;
 export const PENDING_LOW_BYTES = 8 * 1024 * 1024;
@@ -67,10 +70,14 @@ export interface RelayServerCounters {
 }
 
 interface ConnState {
+  readonly conn: TcpConnection;
   readonly decoder: NetstringDecoder;
   readonly address: string;
-  /** Answers go out in frame order: each waits for the one before. */
-  answers: Promise<void>;
+  /** `"from":…,"port":…` of the per-frame log line, built once. */
+  readonly logFrom: string;
+  /** Answers of the batch being answered, written in one go. */
+  out: Uint8Array[];
+  outBytes: number;
   /** Frames read and not yet answered. */
   inFlight: number;
   lastActive: number;
@@ -80,6 +87,14 @@ interface ConnState {
 
 /** How long a refused connection's further bytes are read and dropped, so that the peer reads `busy`. */
 const BUSY_LINGER_MS = 2000;
+
+/** A batch: the frames of one event-loop turn, in the order they were read, with their connections. */
+interface Batch {
+  frames: RelayFrame[];
+  states: ConnState[];
+  /** Memory its frames hold (pendingBytes). */
+  held: number;
+}
 
 export class RelayServer implements TcpServerHandler {
   readonly #store: RelayStore;
@@ -103,7 +118,12 @@ export class RelayServer implements TcpServerHandler {
     storeErrors: 0,
     answersDropped: 0,
   };
-  #pending = new Set<Promise<unknown>>();
+  #batch: Batch = { frames: [], states: [], held: 0 };
+  /** The buffer of the read being decoded, and whether a frame viewing it has counted it yet. */
+  #chunk: ArrayBufferLike | null = null;
+  #chunkCounted = false;
+  /** Settles once every batch handed to the store so far is answered (answers go out in batch order). */
+  #answered: Promise<void> = Promise.resolve();
   #pendingBytes = 0;
   #paused = new Set<TcpConnection>();
 
@@ -140,9 +160,12 @@ export class RelayServer implements TcpServerHandler {
     }
     this.#perIp.set(address, (this.#perIp.get(address) ?? 0) + 1);
     this.#conns.set(conn, {
+      conn,
       decoder: new NetstringDecoder(this.#maxFrame),
       address,
-      answers: Promise.resolve(),
+      logFrom: `"from":${JSON.stringify(address)},"port":${conn.remotePort}`,
+      out: [],
+      outBytes: 0,
       inFlight: 0,
       lastActive: this.#now(),
       peerDone: false,
@@ -153,9 +176,13 @@ export class RelayServer implements TcpServerHandler {
     const st = this.#conns.get(conn);
     if (!st) return;
     st.lastActive = this.#now();
+    this.#chunk = chunk.buffer;
+    this.#chunkCounted = false;
     try {
       st.decoder.push(chunk, (payload) => this.#frame(conn, st, payload));
+      this.#chunk = null;
     } catch (e) {
+      this.#chunk = null;
       this.#forget(conn);
       this.counters.protocolErrors++;
       const reason = e instanceof NetstringError ? e.reason : "error";
@@ -230,67 +257,111 @@ export class RelayServer implements TcpServerHandler {
   #frame(conn: TcpConnection, st: ConnState, payload: Uint8Array): void {
     const at = this.#isoNow();
     const meta = readBlockMeta(payload);
+    const size = payload.length;
     this.counters.frames++;
-    this.counters.bytes += payload.length;
+    this.counters.bytes += size;
     if (this.#log.enabled("info")) {
       // Built by hand: this line is written once per frame on the ingest hot path.
       this.#log.line(
-        `{"time":"${at}","level":"info","msg":"relay frame","from":${JSON.stringify(conn.remoteAddress)},"port":${conn.remotePort},"bytes":${payload.length},"block":${meta ? meta.number : null}}`,
+        `{"time":"${at}","level":"info","msg":"relay frame",${st.logFrom},"bytes":${size},"block":${meta ? meta.number : null}}`,
       );
     }
-    const recorded = this.#store
-      .record({
-        address: conn.remoteAddress,
-        bytes: payload.length,
-        at,
-        ...(meta ? { block: { number: meta.number, hash: meta.hash, html: payload } } : {}),
-      })
-      .then(
-        (outcome: FrameOutcome): RelayAnswer => {
-          if (outcome === "stored") this.counters.stored++;
-          else if (outcome === "duplicate") this.counters.duplicates++;
-          else this.counters.rejected++;
-          return outcome;
-        },
-        (e: unknown): RelayAnswer => {
-          this.counters.storeErrors++;
-          this.#log.limited("relay_store", "error", "relay frame not stored", {
-            from: conn.remoteAddress,
-            block: meta?.number ?? null,
-            error: e instanceof Error ? e.message : String(e),
-          });
-          return "error";
-        },
-      );
-    // The answer is written once the outcome is committed, after the answers of earlier frames.
+    const b = this.#batch;
+    b.frames.push(
+      meta
+        ? { address: st.address, bytes: size, at, block: { number: meta.number, hash: meta.hash, html: payload } }
+        : { address: st.address, bytes: size, at },
+    );
+    b.states.push(st);
+    let held = size;
+    if (payload.buffer === this.#chunk) {
+      // A view of the read's buffer: the first one holds all of it, the others nothing more.
+      held = this.#chunkCounted ? 0 : this.#chunk.byteLength;
+      this.#chunkCounted = true;
+    }
+    b.held += held;
+    if (b.frames.length === 1) nextTurn(() => this.#record());
     st.inFlight++;
-    st.answers = Promise.all([recorded, st.answers]).then(([answer]) => {
-      st.inFlight--;
-      if (!conn.write(ANSWERS[answer])) this.counters.answersDropped++;
-      if (st.peerDone && st.inFlight === 0) conn.close();
-    });
-    this.#pending.add(recorded);
-    const size = payload.length;
-    this.#pendingBytes += size;
+    this.#pendingBytes += held;
     if (this.#pendingBytes > PENDING_HIGH_BYTES && !this.#paused.has(conn)) {
       this.#paused.add(conn);
       conn.pause();
     }
-    void recorded.finally(() => {
-      this.#pending.delete(recorded);
-      this.#pendingBytes -= size;
-      if (this.#paused.size && this.#pendingBytes < PENDING_LOW_BYTES) {
-        for (const c of this.#paused) if (this.#conns.has(c)) c.resume();
-        this.#paused.clear();
+  }
+
+  /** Hands the turn's frames to the store as one batch; they are answered once it is committed. */
+  #record(): void {
+    const batch = this.#batch;
+    if (!batch.frames.length) return;
+    this.#batch = { frames: [], states: [], held: 0 };
+    let recorded: Promise<FrameOutcome[]>;
+    try {
+      recorded = this.#store.recordMany(batch.frames);
+    } catch (e) {
+      recorded = Promise.reject(e);
+    }
+    // After the answers of earlier batches, so that each connection reads its answers in frame order.
+    this.#answered = Promise.allSettled([recorded, this.#answered]).then(([r]) => {
+      try {
+        this.#answer(batch, r.status === "fulfilled" ? r.value : null, r.status === "rejected" ? r.reason : null);
+      } catch (e) {
+        this.#log.error("relay answers failed", { error: e instanceof Error ? e.message : String(e) });
       }
     });
+  }
+
+  #answer(batch: Batch, outcomes: FrameOutcome[] | null, error: unknown): void {
+    const { frames, states } = batch;
+    if (!outcomes) {
+      this.counters.storeErrors += frames.length;
+      this.#log.limited("relay_store", "error", "relay frame not stored", {
+        from: frames[0]?.address ?? null,
+        block: frames[0]?.block?.number ?? null,
+        frames: frames.length,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+    const touched: ConnState[] = [];
+    for (let i = 0; i < states.length; i++) {
+      const answer: RelayAnswer = outcomes?.[i] ?? "error";
+      if (answer === "stored") this.counters.stored++;
+      else if (answer === "duplicate") this.counters.duplicates++;
+      else if (answer === "rejected") this.counters.rejected++;
+      const st = states[i]!;
+      if (!st.out.length) touched.push(st);
+      const bytes = ANSWERS[answer];
+      st.out.push(bytes);
+      st.outBytes += bytes.length;
+      st.inFlight--;
+    }
+    for (const st of touched) {
+      const parts = st.out;
+      let bytes = parts[0]!;
+      if (parts.length > 1) {
+        bytes = new Uint8Array(st.outBytes);
+        let off = 0;
+        for (const p of parts) {
+          bytes.set(p, off);
+          off += p.length;
+        }
+      }
+      st.out = [];
+      st.outBytes = 0;
+      if (!st.conn.write(bytes)) this.counters.answersDropped += parts.length;
+      if (st.peerDone && st.inFlight === 0) st.conn.close();
+    }
+    this.#pendingBytes -= batch.held;
+    if (this.#paused.size && this.#pendingBytes < PENDING_LOW_BYTES) {
+      for (const c of this.#paused) if (this.#conns.has(c)) c.resume();
+      this.#paused.clear();
+    }
   }
 
   /** Stops reading, records and answers the frames already received, then closes every connection. */
   async drain(): Promise<void> {
     for (const c of this.#conns.keys()) c.pause();
-    const answered = [...this.#conns.values()].map((st) => st.answers);
-    await Promise.allSettled([...this.#pending, ...answered]);
+    this.#record();
+    await this.#answered;
     for (const c of [...this.#conns.keys()]) c.close();
   }
 }

@@ -1,5 +1,5 @@
-// The relay storage port (docs/relay.md): one call per received frame decides first-wins atomically and
-// updates the sender's stats; reads serve the stats API. Resolving means committed.
+// The relay storage port (docs/relay.md): recording a frame decides first-wins atomically and updates
+// the sender's stats; reads serve the stats API. Resolving means committed.
 
 export type FrameOutcome = "stored" | "duplicate" | "rejected";
 
@@ -44,6 +44,13 @@ export interface RelayBlockInfo {
 export interface RelayStore {
   /** Stores the block if its number is new (first copy wins) and counts the frame for its sender. */
   record(frame: RelayFrame): Promise<FrameOutcome>;
+  /**
+   * record() for many frames at once (the relay server hands over what one event-loop turn read, from
+   * every connection): decided in order, one outcome per frame, resolved once all are committed.
+   * Rejected when any of them could not be recorded; the others may still be (an adapter that
+   * isolates a bad frame keeps them), so a sender that retries reads `duplicate`.
+   */
+  recordMany(frames: readonly RelayFrame[]): Promise<FrameOutcome[]>;
   totals(): Promise<RelayTotals>;
   /** Every client, by address. */
   clients(): Promise<RelayClientStats[]>;

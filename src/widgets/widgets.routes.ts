@@ -4,7 +4,16 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context.ts";
 import { requireJson } from "../http/middleware.ts";
 import { authResponses, bearerSecurity, commonResponses, errorResponse, errorResponses, storageResponses } from "../http/schemas.ts";
-import { AddWidgetBody, ListQuery, PairBody, RemoveWidgetBody, SnParam, WidgetPageSchema, WidgetSchema } from "./widgets.schemas.ts";
+import {
+  AddWidgetBody,
+  ListQuery,
+  PairBody,
+  RemoveWidgetBody,
+  SN_MAX,
+  SnParam,
+  WidgetPageSchema,
+  WidgetSchema,
+} from "./widgets.schemas.ts";
 import type { WidgetsService } from "./widgets.service.ts";
 
 const done = { 204: { description: "Committed (PostgREST style: no body)" } };
@@ -105,6 +114,15 @@ export function registerWidgetRoutes(app: OpenAPIHono<AppEnv>, svc: WidgetsServi
       return c.body(null, 204);
     },
   );
+  // The hot read. A path segment can break only one rule of SnParam (over 128 characters: an empty
+  // one never reaches the route), so this handler, registered first, answers every other segment
+  // without the validator middleware (~1 µs of a ~30 µs request at 10M widgets); an over-long one
+  // falls through to the documented route below, whose validator gives the usual 400 body.
+  app.get("/widgets/:sn", async (c, next) => {
+    const sn = c.req.param("sn");
+    if (sn.length > SN_MAX) return next();
+    return c.json(await svc.get(sn), 200);
+  });
   app.openapi(
     createRoute({
       method: "get",

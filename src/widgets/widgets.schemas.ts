@@ -1,7 +1,9 @@
 // Zod schemas of the widgets routes: they validate the bodies and generate the OpenAPI document.
 import { z } from "@hono/zod-openapi";
 
-export const Sn = z.string().min(1).max(128).openapi({ example: "W-000001", description: "serial number, 1–128 characters" });
+/** The longest serial number (also the database's CHECK). */
+export const SN_MAX = 128;
+export const Sn = z.string().min(1).max(SN_MAX).openapi({ example: "W-000001", description: "serial number, 1–128 characters" });
 const Name = z.string().min(1).max(256).openapi({ example: "gear" });
 export const Port = z.enum(["P", "R", "Q"]).openapi({ description: "port type" });
 

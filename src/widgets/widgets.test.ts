@@ -111,6 +111,26 @@ describe("widgets routes", () => {
     expect(((await (await app.request("/widgets/a")).json()) as { code: string }).code).toBe("widget_not_found");
   });
 
+  test("GET /widgets/{sn}: a 128-character serial number is looked up, a 129-character one is the validator's 400", async () => {
+    const { app, post } = await setup();
+    const sn = "s".repeat(128);
+    expect((await post("/rpc/add_widget", { widget_sn: sn, widget_name: "n", slots: ["Q"] })).status).toBe(204);
+    const ok = await app.request(`/widgets/${sn}`);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ widget_sn: sn, widget_name: "n", slots: [{ port: "Q", associated_with: null }] });
+    const r = await app.request(`/widgets/${sn}x`);
+    expect(r.status).toBe(400);
+    const body = (await r.json()) as { code: string; message: string };
+    expect(body.code).toBe("invalid_request");
+    expect(body.message).toContain("sn");
+    // The same answer as the validator gives any other over-long field.
+    const viaBody = (await (await post("/rpc/remove_widget", { widget_sn: `${sn}x` })).json()) as { details: string };
+    expect(((await (await app.request(`/widgets/${sn}x`)).json()) as { details: string }).details).toBe(
+      viaBody.details.replace("widget_sn", "sn"),
+    );
+    expect((await app.request(`/widgets/${sn}x`, { method: "HEAD" })).status).toBe(400);
+  });
+
   test("415 without JSON content type, 400 on malformed JSON", async () => {
     const { app, post } = await setup();
     const r = await app.request("/rpc/add_widget", { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" });

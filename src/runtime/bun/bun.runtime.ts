@@ -11,9 +11,6 @@ import type { AssetSource } from "../../http/meta.routes.ts";
 import type { Logger } from "../../log.ts";
 import type { ProcessProbe } from "../../metrics/process.metrics.ts";
 import type { RuntimeAdapters } from "../runtime.port.ts";
-import { postgresStores } from "../../storage/postgres/postgres.stores.ts";
-import { openPostgres, pgLocation } from "./postgres.ts";
-import { openRedis } from "./redis.ts";
 import { openSqliteStores } from "./sqlite.ts";
 import { bunTcp } from "./tcp.ts";
 
@@ -57,12 +54,20 @@ export const bunProcessProbe: ProcessProbe = {
 /** Bun's WebSocket takes `{ headers }` (Bun.WebSocketOptions); the DOM lib's constructor type hides it. */
 const BunWebSocket = WebSocket as unknown as new (url: string, options: Bun.WebSocketOptions) => WebSocket;
 
-export function bunRuntime(config: Config, log: Logger): RuntimeAdapters {
-  const redis = config.redisUrl ? openRedis(config.redisUrl, log) : null;
+/**
+ * The Bun adapters for a configuration. The PostgreSQL and Redis adapters are imported only when
+ * configured: the embedded default (SQLite) does not carry their code (~5 MiB of idle RSS).
+ */
+export async function bunRuntime(config: Config, log: Logger): Promise<RuntimeAdapters> {
+  const redis = config.redisUrl ? (await import("./redis.ts")).openRedis(config.redisUrl, log) : null;
   const databaseUrl = config.databaseUrl;
   return {
     openStores: databaseUrl
       ? async () => {
+          const [{ openPostgres, pgLocation }, { postgresStores }] = await Promise.all([
+            import("./postgres.ts"),
+            import("../../storage/postgres/postgres.stores.ts"),
+          ]);
           const pool = await openPostgres(databaseUrl, { log });
           return postgresStores(pool, pgLocation(databaseUrl));
         }

@@ -10,11 +10,12 @@ interface Start {
 }
 
 let db: Database | null = null;
-let timer: ReturnType<typeof setInterval> | null = null;
+let timer: ReturnType<typeof setTimeout> | null = null;
 
 self.onmessage = (e: MessageEvent<Start | "stop">) => {
   if (e.data === "stop") {
-    if (timer) clearInterval(timer);
+    if (timer) clearTimeout(timer);
+    timer = null;
     db?.close();
     db = null;
     postMessage({ stopped: true });
@@ -24,12 +25,26 @@ self.onmessage = (e: MessageEvent<Start | "stop">) => {
   db = new Database(path, { strict: true });
   db.exec("PRAGMA busy_timeout = 1000");
   const checkpoint = db.prepare<{ busy: number; log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(PASSIVE)");
-  timer = setInterval(() => {
+  let last = { log: 0, checkpointed: 0 };
+  const tick = () => {
+    let copied = false;
     try {
       const r = checkpoint.get();
-      if (r && r.log > 0) postMessage({ pages: r.checkpointed, wal: r.log, busy: r.busy });
+      if (r && r.log > 0) {
+        // New frames were copied since the last call (or the WAL restarted): go again at once. A
+        // writer that fills the WAL faster than one checkpoint per interval would otherwise push it
+        // past the serving connection's backstop, which then checkpoints on the event loop (a stall).
+        copied = r.checkpointed !== last.checkpointed || r.log !== last.log;
+        // Counts are of the current WAL: smaller ones mean it restarted from its beginning.
+        const sameWal = r.log >= last.log && r.checkpointed >= last.checkpointed;
+        const pages = sameWal ? r.checkpointed - last.checkpointed : r.checkpointed;
+        last = { log: r.log, checkpointed: r.checkpointed };
+        if (copied) postMessage({ pages, wal: r.log, busy: r.busy });
+      }
     } catch (err) {
       postMessage({ error: String(err) });
     }
-  }, intervalMs);
+    if (db) timer = setTimeout(tick, copied ? 1 : intervalMs);
+  };
+  timer = setTimeout(tick, intervalMs);
 };

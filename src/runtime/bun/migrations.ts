@@ -12,6 +12,7 @@ import sqlite0001 from "../../../db/sqlite/0001_fib.sql" with { type: "text" };
 import sqlite0002 from "../../../db/sqlite/0002_widgets.sql" with { type: "text" };
 import sqlite0003 from "../../../db/sqlite/0003_relay.sql" with { type: "text" };
 import sqlite0004 from "../../../db/sqlite/0004_storage_probe.sql" with { type: "text" };
+import sqlite0005 from "../../../db/sqlite/0005_widgets_by_serial_number.sql" with { type: "text" };
 
 export interface MigrationText {
   /** The file name, e.g. "0001_init.sql": recorded in schema_migrations. */
@@ -25,6 +26,7 @@ export const SQLITE_MIGRATIONS: readonly MigrationText[] = [
   { name: "0002_widgets.sql", sql: sqlite0002 },
   { name: "0003_relay.sql", sql: sqlite0003 },
   { name: "0004_storage_probe.sql", sql: sqlite0004 },
+  { name: "0005_widgets_by_serial_number.sql", sql: sqlite0005 },
 ];
 
 /** db/postgres/, in name order. */

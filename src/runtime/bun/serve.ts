@@ -53,7 +53,7 @@ export interface ServeOptions {
 
 export async function serve(config: Config, log: Logger, opts: ServeOptions = {}): Promise<Running> {
   const role = opts.role ?? "all";
-  const composed = await compose(config, bunRuntime(config, log), {
+  const composed = await compose(config, await bunRuntime(config, log), {
     log,
     version: VERSION,
     role,

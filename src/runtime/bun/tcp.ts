@@ -118,6 +118,8 @@ async function listen(opts: TcpListenOptions): Promise<TcpListener> {
         h.open(c);
       },
       data(s, chunk) {
+        // Bun hands each read over in a buffer of its own: the handler may keep views of it (the
+        // relay's decoder does, to take frames without a copy).
         if (s.data && !s.data.closing) h.data(s.data, chunk);
       },
       drain(s) {

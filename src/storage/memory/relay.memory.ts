@@ -39,6 +39,11 @@ export class MemoryRelayStore implements RelayStore {
     return outcome;
   }
 
+  // Through record(), so that a subclass wrapping record() (tests) sees every frame.
+  recordMany(frames: readonly RelayFrame[]): Promise<FrameOutcome[]> {
+    return Promise.all(frames.map((f) => this.record(f)));
+  }
+
   async totals(): Promise<RelayTotals> {
     const t: RelayTotals = { blocks: this.#blocks.size, frames: 0, duplicates: 0, rejected: 0, bytes: 0, clients: this.#clients.size };
     for (const c of this.#clients.values()) {

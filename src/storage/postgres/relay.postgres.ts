@@ -77,6 +77,11 @@ export class PostgresRelayStore implements RelayStore {
     });
   }
 
+  /** The frames join the queue like record()'s: same batches, same order, same retries. */
+  recordMany(frames: readonly RelayFrame[]): Promise<FrameOutcome[]> {
+    return Promise.all(frames.map((f) => this.record(f)));
+  }
+
   async totals(): Promise<RelayTotals> {
     const [t] = await this.#client.unsafe<RelayTotals>(TOTALS);
     return t ?? { blocks: 0, frames: 0, duplicates: 0, rejected: 0, bytes: 0, clients: 0 };

@@ -1,6 +1,7 @@
 // SQLite adapter of the relay port. First-wins is one INSERT OR IGNORE inside the shared write
-// transaction (group commit). Frames of one event-loop turn share one savepoint, and sender counters
-// are summed in memory and written once per commit, so a frame costs one statement.
+// transaction (group commit). Frames of one event-loop turn share one savepoint (recordMany: the
+// server's batch, committed at once), and sender counters are summed in memory and written once per
+// commit and address, so a frame costs one statement.
 import type { FrameOutcome, RelayBlockInfo, RelayClientStats, RelayFrame, RelayStore, RelayTotals } from "../relay.port.ts";
 import { nextTurn } from "../../next-turn.ts";
 import { SqliteCommitter, type CommitterOptions } from "./committer.ts";
@@ -79,15 +80,21 @@ export class SqliteRelayStore implements RelayStore {
     });
   }
 
+  /** Applies the frames now and commits at once (the caller already gathered a turn's worth). */
+  recordMany(frames: readonly RelayFrame[]): Promise<FrameOutcome[]> {
+    this.#writeFrames(); // frames record() queued earlier are decided first
+    const outcomes: FrameOutcome[] = new Array(frames.length);
+    return this.#committer.runNow(() => this.#apply(frames, outcomes)).then(() => outcomes);
+  }
+
   #writeFrames(): void {
     const batch = this.#frames;
     if (!batch.length) return;
     this.#frames = [];
-    const outcomes: FrameOutcome[] = [];
+    const frames = batch.map((e) => e.f);
+    const outcomes: FrameOutcome[] = new Array(batch.length);
     this.#committer
-      .run(() => {
-        for (const { f } of batch) outcomes.push(this.#apply(f));
-      })
+      .run(() => this.#apply(frames, outcomes))
       .then(
         () => {
           for (const [i, e] of batch.entries()) e.resolve(outcomes[i]!);
@@ -98,21 +105,37 @@ export class SqliteRelayStore implements RelayStore {
       );
   }
 
-  #apply(f: RelayFrame): FrameOutcome {
-    const b = f.block;
-    const outcome: FrameOutcome = b
-      ? this.#insertBlock.run(b.number, b.hash, f.bytes, f.at, f.address, b.html).changes === 1
-        ? "stored"
-        : "duplicate"
-      : "rejected";
-    let d = this.#pending.get(f.address);
-    if (!d) this.#pending.set(f.address, (d = { frames: 0, bytes: 0, duplicates: 0, rejected: 0, first: f.at, last: f.at }));
-    d.frames++;
-    d.bytes += f.bytes;
-    d.last = f.at;
-    if (outcome === "duplicate") d.duplicates++;
-    else if (outcome === "rejected") d.rejected++;
-    return outcome;
+  /** Inside the write transaction: decides each frame; counters join the commit only if every insert ran. */
+  #apply(frames: readonly RelayFrame[], outcomes: FrameOutcome[]): void {
+    const deltas = new Map<string, Delta>();
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      const b = f.block;
+      const outcome: FrameOutcome = b
+        ? this.#insertBlock.run(b.number, b.hash, f.bytes, f.at, f.address, b.html).changes === 1
+          ? "stored"
+          : "duplicate"
+        : "rejected";
+      outcomes[i] = outcome;
+      let d = deltas.get(f.address);
+      if (!d) deltas.set(f.address, (d = { frames: 0, bytes: 0, duplicates: 0, rejected: 0, first: f.at, last: f.at }));
+      d.frames++;
+      d.bytes += f.bytes;
+      d.last = f.at;
+      if (outcome === "duplicate") d.duplicates++;
+      else if (outcome === "rejected") d.rejected++;
+    }
+    for (const [address, d] of deltas) {
+      const p = this.#pending.get(address);
+      if (!p) this.#pending.set(address, d);
+      else {
+        p.frames += d.frames;
+        p.bytes += d.bytes;
+        p.duplicates += d.duplicates;
+        p.rejected += d.rejected;
+        p.last = d.last;
+      }
+    }
   }
 
   #writeDeltas(): void {
