@@ -11,7 +11,7 @@ import { ROOT } from "../test/helpers/pexd.ts";
 import { BENCH_DIR, haveWrk, median, startBaseline, startPexd, wrkCpu, markdownTable, type WrkResult } from "./lib.ts";
 import { SUITE_OPTIONS, SUITES, suiteOptionsFrom } from "./load.ts";
 import { renderMarkdown, renderSvg, type RouteResult, type Section } from "./report.ts";
-import { baselineLine, readRecords, record, recordBaseline, summaryTable } from "./targets.ts";
+import { baselineLine, combinedTable, readRecords, record, recordBaseline, summaryTable } from "./targets.ts";
 
 /** Suites of bench/load.ts (core, widgets, …): run in this process. */
 const suites = SUITES;
@@ -40,6 +40,11 @@ const { values, fail } = parseCli({
   options: {
     only: { type: "string", arg: "LIST", help: `comma-separated, of: ${ALL.join(",")} (default all)` },
     list: { type: "boolean", help: "print the suite names and exit" },
+    combine: {
+      type: "string",
+      arg: "FILES",
+      help: "comma-separated bench/results/*-targets.jsonl of several runs: print every target's result in each, the median and the status, and exit",
+    },
     "no-10m": {
       type: "boolean",
       help: `widgets suite without --data-dir: skip the 10M-widget database (otherwise seeded once into ${BIG_DIR}, ~2 min and ~3 GB, and copied fresh for each run)`,
@@ -220,6 +225,19 @@ function rowsToRoutes(rows: Rows): RouteResult[] | null {
 }
 
 async function main() {
+  if (values.combine) {
+    const files = values.combine.split(",").filter(Boolean);
+    const runs = files.map((f) => readRecords(f));
+    if (runs.some((r) => !r.records.length))
+      fail(`--combine: no target records in ${files.filter((_, i) => !runs[i]!.records.length).join(", ")}`);
+    console.log(
+      combinedTable(
+        runs.map((r) => r.records),
+        files.map((f) => basename(f, "-targets.jsonl")),
+      ),
+    );
+    return;
+  }
   if (values.list) {
     console.log(ALL.join("\n"));
     return;
@@ -299,7 +317,9 @@ async function main() {
     summary.markdown,
   ].join("\n");
   sections.push({ title: "Summary: every target", body: summaryMd });
-  writeFileSync(join(RESULTS, `${stamp}-targets.jsonl`), readFileSync(recordsFile, "utf8").toString());
+  // One file per run (several runs a day are compared with --combine).
+  const recordsOut = join(RESULTS, `${date.toISOString().slice(0, 16).replace(":", "")}-targets.jsonl`);
+  writeFileSync(recordsOut, readFileSync(recordsFile, "utf8").toString());
 
   const cpu = cpus();
   const md = renderMarkdown({
@@ -316,6 +336,7 @@ async function main() {
   console.log(`wrote ${out}${plots.length ? ` and ${plots.map((p) => join(RESULTS, p)).join(", ")}` : ""}`);
   for (const f of findings) console.log(f.replace(/\*\*/g, ""));
   console.log(`\n## Summary: every target\n\n${summaryMd}`);
+  console.log(`\n(records: ${recordsOut}; several runs side by side: bun run bench/run.ts --combine A,B,C)`);
 }
 
 /**

@@ -384,3 +384,29 @@ export function summaryTable(records: readonly Record_[]): { markdown: string; m
   const markdown = ["| issue | target | goal | result | status |", "| --- | --- | --- | --- | --- |", ...rows].join("\n");
   return { markdown, met, missed, notRun };
 }
+
+/**
+ * Several runs side by side: each target's result in every run, the median over the runs that
+ * measured it, and its status (met in every run, or missed in how many).
+ */
+export function combinedTable(runs: readonly (readonly Record_[])[], names: readonly string[]): string {
+  const lasts = runs.map((rs) => new Map(rs.map((r) => [r.id, r])));
+  const rows = TARGETS.map((t) => {
+    const vs = lasts.map((m) => m.get(t.id)?.value).map((v) => (v !== undefined && Number.isFinite(v) ? v : undefined));
+    const got = vs.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+    const cells = vs.map((v) => (v === undefined ? "—" : t.show(v)));
+    if (!got.length) return `| ${t.issue} | ${t.what} | ${t.goal} | ${cells.join(" | ")} | — | not run |`;
+    const mid = got.length % 2 ? got[got.length >> 1]! : (got[got.length / 2 - 1]! + got[got.length / 2]!) / 2;
+    const missed = got.filter((v) => !t.met(v)).length;
+    const status =
+      missed === 0
+        ? `met in ${got.length} of ${got.length}`
+        : `**missed in ${missed} of ${got.length}**${t.met(mid) ? " (median met)" : ""}`;
+    return `| ${t.issue} | ${t.what} | ${t.goal} | ${cells.join(" | ")} | ${t.show(mid)} | ${status} |`;
+  });
+  return [
+    `| issue | target | goal | ${names.join(" | ")} | median | status |`,
+    `| --- | --- | --- | ${names.map(() => "---").join(" | ")} | --- | --- |`,
+    ...rows,
+  ].join("\n");
+}
