@@ -5,7 +5,7 @@
 //          [--data-dir DIR --widgets N [--skip-small]] [--cases a,b]   (the widgets suite's options, as bench/load.ts)
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { parseCli } from "../scripts/lib/cli.ts";
 import { ROOT } from "../test/helpers/pexd.ts";
 import { BENCH_DIR, haveWrk, median, startBaseline, startPexd, wrkCpu, markdownTable, type WrkResult } from "./lib.ts";
@@ -320,6 +320,7 @@ async function main() {
   // One file per run (several runs a day are compared with --combine).
   const recordsOut = join(RESULTS, `${date.toISOString().slice(0, 16).replace(":", "")}-targets.jsonl`);
   writeFileSync(recordsOut, readFileSync(recordsFile, "utf8").toString());
+  rmSync(dirname(recordsFile), { recursive: true, force: true });
 
   const cpu = cpus();
   const md = renderMarkdown({

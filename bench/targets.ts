@@ -21,7 +21,7 @@ export interface Target {
 }
 
 const x = (v: number) => `${v.toFixed(2)}×`;
-const ms = (v: number) => `${v < 10 ? v.toFixed(2) : v.toFixed(0)} ms`;
+const ms = (v: number) => `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ms`;
 const atLeast = (goal: number) => (v: number) => v >= goal;
 const atMost = (goal: number) => (v: number) => v <= goal;
 const below = (goal: number) => (v: number) => v < goal;
