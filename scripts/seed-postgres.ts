@@ -10,7 +10,7 @@
 // run and the load is slower.
 import type { SQL } from "bun";
 import { openPostgres, pgLocation } from "../src/runtime/bun/postgres.ts";
-import { mulberry32 } from "./lib/mulberry32.ts";
+import { progressBar, seedPrefix, seedWidgets } from "./lib/seed-widgets.ts";
 import { parseCli } from "./lib/cli.ts";
 
 const { values, fail } = parseCli({
@@ -28,15 +28,13 @@ if (!url) fail("PEXD_DATABASE_URL is not set");
 const total = values.widgets as number;
 const seed = values.seed;
 
-const rng = mulberry32;
-
 const started = performance.now();
 const where = pgLocation(url);
 const sql = await openPostgres(url, { max: 3 }).catch((e: unknown) => {
   process.stderr.write(`seed: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(69);
 });
-const prefix = `s${seed}-`;
+const prefix = seedPrefix(seed);
 if ((await sql.unsafe("SELECT 1 FROM widgets WHERE serial_number >= $1 AND serial_number < $2 LIMIT 1", [prefix, `s${seed}.`])).length) {
   process.stderr.write(`seed: ${where} already holds widgets of seed ${seed} (${prefix}…); use another --seed or a fresh database\n`);
   process.exit(65);
@@ -56,15 +54,7 @@ const firstId = await sql.begin(async (tx) => {
   return id;
 });
 
-const rand = rng(seed);
-const PORTS = ["P", "R", "Q"] as const;
-const WORDS = ["gear", "valve", "relay", "sprocket", "flange", "rotor", "coupler", "bracket", "spindle", "gasket"];
-const digits = String(Math.max(total - 1, 0)).length;
-/** 0–3 slots with weights 10/20/30/40 %: 2.0 on average. */
-const slotCount = () => {
-  const x = rand();
-  return x < 0.1 ? 0 : x < 0.3 ? 1 : x < 0.6 ? 2 : 3;
-};
+const source = seedWidgets({ seed, total, firstId });
 
 interface Chunk {
   widgets: string;
@@ -72,38 +62,14 @@ interface Chunk {
   n: number;
 }
 
-let slotsTotal = 0;
-let assocTotal = 0;
-/** Widgets [from, to) as COPY text (from is even: pairs never straddle chunks). The rng is drawn in seed.ts's order. */
+/** Widgets [from, to) as COPY text (from is even: pairs never straddle chunks). */
 function generate(from: number, to: number): Chunk {
   const w: string[] = [];
   const s: string[] = [];
   for (let i = from; i < to; i += 2) {
-    const n = Math.min(2, to - i);
-    const ws: { id: number; ports: string[]; partners: (number | null)[] }[] = [];
-    for (let k = 0; k < n; k++) {
-      const id = firstId + i + k;
-      const ports = Array.from({ length: slotCount() }, () => PORTS[Math.floor(rand() * 3)]!);
-      ws.push({ id, ports, partners: ports.map(() => null) });
-      w.push(
-        `${id}\t${prefix}${String(i + k).padStart(digits, "0")}\t${WORDS[Math.floor(rand() * WORDS.length)]} ${Math.floor(rand() * 1e6)}\n`,
-      );
-    }
-    const [a, b] = ws;
-    if (a && b) {
-      for (const t of PORTS) {
-        const ia = a.ports.findIndex((p, j) => p === t && a.partners[j] === null);
-        const ib = b.ports.findIndex((p, j) => p === t && b.partners[j] === null);
-        if (ia >= 0 && ib >= 0 && rand() < 0.5) {
-          a.partners[ia] = b.id;
-          b.partners[ib] = a.id;
-          assocTotal++;
-        }
-      }
-    }
-    for (const x of ws) {
+    for (const x of source.pair(i)) {
+      w.push(`${x.id}\t${x.sn}\t${x.name}\n`);
       for (let j = 0; j < x.ports.length; j++) s.push(`${x.id}\t${j}\t${x.ports[j]}\t${x.partners[j] ?? "\\N"}\n`);
-      slotsTotal += x.ports.length;
     }
   }
   return { widgets: w.join(""), slots: s.join(""), n: to - from };
@@ -119,19 +85,8 @@ async function copy(query: SQL.Query<unknown>, text: string): Promise<void> {
 }
 
 let done = 0;
-let lastDraw = 0;
-const bar = () => {
-  const now = performance.now();
-  if (done < total && now - lastDraw < 250) return;
-  lastDraw = now;
-  const frac = total ? done / total : 1;
-  const fill = Math.round(frac * 30);
-  const secs = (now - started) / 1000;
-  const eta = frac > 0 ? secs / frac - secs : 0;
-  process.stderr.write(
-    `\r[${"#".repeat(fill)}${" ".repeat(30 - fill)}] ${(frac * 100).toFixed(1).padStart(5)}% ${done.toLocaleString("en")}/${total.toLocaleString("en")} widgets  ${secs.toFixed(1)}s  eta ${eta.toFixed(0)}s `,
-  );
-};
+const drawBar = progressBar(total, started);
+const bar = () => drawBar(done);
 
 async function load(c: Chunk): Promise<void> {
   await sql.begin(async (tx) => {
@@ -180,8 +135,8 @@ console.log(
     msg: "seeded",
     database: where,
     widgets: total,
-    slots: slotsTotal,
-    associations: assocTotal,
+    slots: source.counts.slots,
+    associations: source.counts.associations,
     seed,
     triggers: superuser ? "skipped (superuser, replica role)" : "on",
     seconds: Math.round(((performance.now() - started) / 1000) * 10) / 10,

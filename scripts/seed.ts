@@ -6,7 +6,7 @@
 import { configOrExit } from "../src/runtime/bun/serve.ts";
 import { holderOf } from "../src/runtime/bun/data-dir.ts";
 import { openDatabase } from "../src/runtime/bun/sqlite.ts";
-import { mulberry32 } from "./lib/mulberry32.ts";
+import { progressBar, seedPrefix, seedWidgets } from "./lib/seed-widgets.ts";
 import { parseCli } from "./lib/cli.ts";
 
 if (Bun.env.PEXD_DATABASE_URL) {
@@ -27,8 +27,6 @@ if (values.widgets === undefined) fail("--widgets N is required");
 const total = values.widgets as number;
 const seed = values.seed;
 
-const rng = mulberry32;
-
 const config = configOrExit(Bun.env);
 // A running pexd serves from state it cached at start (the widget count): never write under it.
 const holder = holderOf(config.dataDir);
@@ -37,7 +35,7 @@ if (holder !== null) {
   process.exit(1);
 }
 const { db, path } = openDatabase(config.dataDir);
-const prefix = `s${seed}-`;
+const prefix = seedPrefix(seed);
 if (db.prepare("SELECT 1 FROM widgets WHERE serial_number >= ? AND serial_number < ? LIMIT 1").get(prefix, `s${seed}.`)) {
   process.stderr.write(`seed: ${path} already holds widgets of seed ${seed} (${prefix}…); use another --seed or a fresh PEXD_DATA_DIR\n`);
   process.exit(65);
@@ -72,69 +70,20 @@ const flushS = (force: boolean) => {
   sBuf = [];
 };
 
-const rand = rng(seed);
-const PORTS = ["P", "R", "Q"] as const;
-const WORDS = ["gear", "valve", "relay", "sprocket", "flange", "rotor", "coupler", "bracket", "spindle", "gasket"];
-const digits = String(Math.max(total - 1, 0)).length;
-/** 0–3 slots with weights 10/20/30/40 %: 2.0 on average. */
-const slotCount = () => {
-  const x = rand();
-  return x < 0.1 ? 0 : x < 0.3 ? 1 : x < 0.6 ? 2 : 3;
-};
-
 const started = performance.now();
-let slotsTotal = 0;
-let assocTotal = 0;
-let lastDraw = 0;
-const bar = (done: number) => {
-  const now = performance.now();
-  if (done < total && now - lastDraw < 250) return;
-  lastDraw = now;
-  const frac = total ? done / total : 1;
-  const width = 30;
-  const fill = Math.round(frac * width);
-  const s = (now - started) / 1000;
-  const eta = frac > 0 ? s / frac - s : 0;
-  process.stderr.write(
-    `\r[${"#".repeat(fill)}${" ".repeat(width - fill)}] ${(frac * 100).toFixed(1).padStart(5)}% ${done.toLocaleString("en")}/${total.toLocaleString("en")} widgets  ${s.toFixed(1)}s  eta ${eta.toFixed(0)}s `,
-  );
-};
+const source = seedWidgets({ seed, total, firstId });
+const bar = progressBar(total, started);
 
 const TX = 200_000;
 db.exec("BEGIN");
-// Widgets are made in pairs (2k, 2k+1) so that an association's two slot rows are known before
-// either is written; each shared port type is associated with probability 1/2.
 for (let i = 0; i < total; i += 2) {
-  const n = Math.min(2, total - i);
-  const ws: { id: number; ports: string[]; partners: (number | null)[] }[] = [];
-  for (let k = 0; k < n; k++) {
-    const id = firstId + i + k;
-    const ports = Array.from({ length: slotCount() }, () => PORTS[Math.floor(rand() * 3)]!);
-    ws.push({ id, ports, partners: ports.map(() => null) });
-    wBuf.push(
-      id,
-      `${prefix}${String(i + k).padStart(digits, "0")}`,
-      `${WORDS[Math.floor(rand() * WORDS.length)]} ${Math.floor(rand() * 1e6)}`,
-    );
-  }
-  const [a, b] = ws;
-  if (a && b) {
-    for (const t of PORTS) {
-      const ia = a.ports.findIndex((p, j) => p === t && a.partners[j] === null);
-      const ib = b.ports.findIndex((p, j) => p === t && b.partners[j] === null);
-      if (ia >= 0 && ib >= 0 && rand() < 0.5) {
-        a.partners[ia] = b.id;
-        b.partners[ib] = a.id;
-        assocTotal++;
-      }
-    }
-  }
+  const ws = source.pair(i);
+  for (const w of ws) wBuf.push(w.id, w.sn, w.name);
   // foreign_keys is off during the load, so widget and slot batches need no ordering between them.
   flushW(false);
   for (const w of ws) {
     for (let j = 0; j < w.ports.length; j++) {
       sBuf.push(w.id, j, w.ports[j]!, w.partners[j]!);
-      slotsTotal++;
       if (sBuf.length === S_ROWS * 4) flushS(false);
     }
   }
@@ -165,8 +114,8 @@ console.log(
     msg: "seeded",
     database: path,
     widgets: total,
-    slots: slotsTotal,
-    associations: assocTotal,
+    slots: source.counts.slots,
+    associations: source.counts.associations,
     seed,
     seconds: Math.round(secs * 10) / 10,
     bytes: size,
