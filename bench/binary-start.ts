@@ -8,44 +8,22 @@ import { record } from "./targets.ts";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { buildPexd } from "../scripts/build.ts";
+import { parseCli } from "../scripts/lib/cli.ts";
 import { CLI, ROOT } from "../test/helpers/pexd.ts";
 
-const USAGE = `usage: bun run bench/binary-start.ts [options]
-  --bin PATH     the executable (default: $PEXD_BIN, else dist/pexd; relative to the repository root)
-  --build        build it first (scripts/build.ts) into a temporary directory
-  --runs N       starts per command (default 5)
-  --no-source    skip the comparison with bun running the source
-  -h, --help     this text`;
-
-let values: { bin?: string; build?: boolean; runs?: string; "no-source"?: boolean; help?: boolean };
-try {
-  ({ values } = parseArgs({
-    args: Bun.argv.slice(2),
-    options: {
-      bin: { type: "string" },
-      build: { type: "boolean" },
-      runs: { type: "string", default: "5" },
-      "no-source": { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-    allowPositionals: false,
-  }));
-} catch (e) {
-  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n${USAGE}\n`);
-  process.exit(64);
-}
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-const runs = Number(values.runs);
-if (!Number.isSafeInteger(runs) || runs < 1 || (values.build && values.bin)) {
-  process.stderr.write(`${USAGE}\n`);
-  process.exit(64);
-}
+const { values, fail } = parseCli({
+  usage: "bun run bench/binary-start.ts [options]",
+  about: "The executable's cold start to a healthy GET /health, from an empty directory (target < 300 ms).",
+  options: {
+    bin: { type: "string", arg: "PATH", help: "the executable (default: $PEXD_BIN, else dist/pexd; relative to the repository root)" },
+    build: { type: "boolean", help: "build it first (scripts/build.ts) into a temporary directory" },
+    runs: { type: "number", integer: true, min: 1, default: 5, help: "starts per command" },
+    "no-source": { type: "boolean", help: "skip the comparison with bun running the source" },
+  },
+});
+if (values.build && values.bin) fail("--build and --bin exclude each other");
+const { runs } = values;
 
 let buildDir: string | null = null;
 let bin: string;

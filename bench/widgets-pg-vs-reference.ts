@@ -414,14 +414,8 @@ const CASES: Case[] = [
 ];
 const [PG_CASE, SQLITE_CASE, BASE_CASE] = CASES.slice(-3).map((c) => c.name) as [string, string, string];
 
-interface Sample {
+interface Sample extends WrkResult {
   round: number;
-  rps: number;
-  p50ms: number;
-  p99ms: number;
-  requests: number;
-  errors: number;
-  non2xx: number;
   ref?: RefResult;
   cpu: CpuSplit;
   load1: number;
