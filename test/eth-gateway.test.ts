@@ -99,10 +99,17 @@ describe("gateway over anvil", () => {
   test("a receipt by hash is kept only until the next head while recent, forever once final", async () => {
     const { gw } = gatewayOver(proxy.url, { depth: 2 });
     const raw = await signedTx(anvil);
-    const hash = await anvil.rpc<string>("eth_sendRawTransaction", [raw]); // anvil mines it at once
+    const hash = await anvil.rpc<string>("eth_sendRawTransaction", [raw]);
+    // anvil mines it on its own, but its receipt can lag the hash by a moment on a busy machine.
+    let mined: bigint | undefined;
+    for (let i = 0; i < 200 && mined === undefined; i++) {
+      const r = await anvil.rpc<{ blockNumber: string } | null>("eth_getTransactionReceipt", [hash]);
+      if (r) mined = BigInt(r.blockNumber);
+      else await Bun.sleep(25);
+    }
+    if (mined === undefined) throw new Error(`anvil did not mine ${hash} within 5 s`);
     const receipt = (n: number) => gw.handle({ jsonrpc: "2.0", id: n, method: "eth_getTransactionReceipt", params: [hash] });
     await gw.handle({ jsonrpc: "2.0", id: 0, method: "eth_blockNumber" });
-    const mined = BigInt((await anvil.rpc<{ blockNumber: string }>("eth_getTransactionReceipt", [hash])).blockNumber);
     expect((await receipt(1)).cache).toBe("MISS");
     expect((await receipt(2)).cache).toBe("HIT");
     gw.onNewHead(mined + 1n); // a reorg could still move it
